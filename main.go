@@ -1,0 +1,85 @@
+// Command otel-lambda-extension is an AWS Lambda extension that carries a
+// function's OpenTelemetry data, and Lambda's own platform telemetry, to an
+// OTLP backend or OpenObserve without losing it when the sandbox freezes.
+//
+// The full usage text, with every configuration variable, is printed by
+// --help; README.md mirrors it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	ossignal "os/signal"
+	"sync"
+	"syscall"
+)
+
+// version and commit are stamped by build.sh with -ldflags -X.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+const extensionName = "otel-lambda-extension"
+
+func main() {
+	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; main only supplies the process's context,
+// arguments, environment and output streams so tests can call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	_ = ctx
+	_ = args
+	_ = getenv
+	_ = stdout
+	fmt.Fprintln(stderr, extensionName+": not implemented yet")
+	return 1
+}
+
+// logLevel orders the extension's own log lines.
+type logLevel int
+
+const (
+	levelDebug logLevel = iota
+	levelInfo
+	levelWarn
+	levelError
+)
+
+var levelNames = [...]string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+// logger writes one line per event to stderr (CloudWatch in Lambda). It never
+// logs credentials, and nothing on the Telemetry API delivery path may log
+// per record: our own lines come back to us as `extension` events.
+type logger struct {
+	mu    sync.Mutex
+	l     *log.Logger
+	level logLevel
+}
+
+func newLogger(w io.Writer, level logLevel) *logger {
+	return &logger{l: log.New(w, extensionName+": ", 0), level: level}
+}
+
+func (g *logger) enabled(level logLevel) bool { return g != nil && level >= g.level }
+
+func (g *logger) logf(level logLevel, format string, args ...any) {
+	if !g.enabled(level) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.l.Printf(levelNames[level]+" "+format, args...)
+}
+
+func (g *logger) debugf(format string, args ...any) { g.logf(levelDebug, format, args...) }
+func (g *logger) infof(format string, args ...any)  { g.logf(levelInfo, format, args...) }
+func (g *logger) warnf(format string, args ...any)  { g.logf(levelWarn, format, args...) }
+func (g *logger) errorf(format string, args ...any) { g.logf(levelError, format, args...) }
