@@ -8,11 +8,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	ossignal "os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 )
@@ -35,12 +37,42 @@ func main() {
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and output streams so tests can call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	_ = ctx
-	_ = args
-	_ = getenv
-	_ = stdout
-	fmt.Fprintln(stderr, extensionName+": not implemented yet")
-	return 1
+	fs := flag.NewFlagSet(extensionName, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // we print our own usage, once
+	var help, showVersion, healthCheck bool
+	fs.BoolVar(&help, "help", false, "")
+	fs.BoolVar(&help, "h", false, "")
+	fs.BoolVar(&showVersion, "version", false, "")
+	fs.BoolVar(&healthCheck, "health-check", false, "")
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fmt.Fprintf(stderr, "%s: %v\n\n", extensionName, err)
+		usage(stderr)
+		return 2
+	}
+	switch {
+	case help:
+		usage(stdout)
+		return 0
+	case showVersion:
+		fmt.Fprintf(stdout, "%s %s (commit %s, %s)\n", extensionName, version, commit, runtime.Version())
+		return 0
+	case healthCheck:
+		return runHealthCheck(ctx, getenv, stdout, stderr)
+	}
+	api := getenv("AWS_LAMBDA_RUNTIME_API")
+	if api == "" {
+		fmt.Fprintf(stderr, "%s: this is an AWS Lambda extension and runs inside Lambda, started from a layer as /opt/extensions/%s; "+
+			"AWS_LAMBDA_RUNTIME_API is not set, so there is no Lambda here to serve. "+
+			"Try it locally with ./build.sh demo, check a configuration with --health-check, or see --help.\n", extensionName, extensionName)
+		return 1
+	}
+	return runExtension(ctx, api, getenv, stderr)
 }
 
 // logLevel orders the extension's own log lines.

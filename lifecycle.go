@@ -1,0 +1,783 @@
+// lifecycle.go owns the Extensions API client and the invoke loop: bind the
+// listeners, register, subscribe, then event/next until SHUTDOWN. It decides
+// when to flush, so that nothing is left in memory when Lambda freezes the
+// sandbox and, where the invocation rate allows, nothing is added to the
+// function's billed time either.
+//
+// Invariants: no network I/O to the backend before the first next (cold
+// start); every goroutine started here is waited for before run returns;
+// every wait is bounded by the invocation's or SHUTDOWN's deadline.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// extClient speaks the Extensions API (lambda-apis.md §4).
+type extClient struct {
+	base string // http://<AWS_LAMBDA_RUNTIME_API>/2020-01-01/extension
+	hc   *http.Client
+	id   string // Lambda-Extension-Identifier from register
+}
+
+// nextEvent is the body of event/next, INVOKE and SHUTDOWN in one struct.
+type nextEvent struct {
+	EventType          string `json:"eventType"`
+	DeadlineMs         int64  `json:"deadlineMs"`
+	RequestID          string `json:"requestId"`
+	InvokedFunctionArn string `json:"invokedFunctionArn"`
+	Tracing            struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	} `json:"tracing"`
+	ShutdownReason string `json:"shutdownReason"`
+}
+
+type registerResponse struct {
+	FunctionName    string `json:"functionName"`
+	FunctionVersion string `json:"functionVersion"`
+	Handler         string `json:"handler"`
+	AccountID       string `json:"accountId"`
+}
+
+func newExtClient(runtimeAPI string) *extClient {
+	// No client timeout: event/next is a long poll that spans freezes
+	// (lambda-apis.md §4.2). The dial timeout makes a Runtime API that is
+	// gone fail fast instead of hanging init.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 2,
+		DisableCompression:  true,
+	}
+	return &extClient{
+		base: "http://" + runtimeAPI + "/2020-01-01/extension",
+		hc:   &http.Client{Transport: tr},
+	}
+}
+
+// apiTimeout bounds the calls that Lambda answers at once (register, the
+// error reports): one that takes longer means the Runtime API is gone, and
+// init has only 10 s in all.
+const apiTimeout = 5 * time.Second
+
+func (c *extClient) register(ctx context.Context, name string) (registerResponse, error) {
+	var rr registerResponse
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/register",
+		strings.NewReader(`{"events":["INVOKE","SHUTDOWN"]}`))
+	if err != nil {
+		return rr, fmt.Errorf("register: %w", err)
+	}
+	req.Header.Set("Lambda-Extension-Name", name)
+	req.Header.Set("Lambda-Extension-Accept-Feature", "accountId")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return rr, fmt.Errorf("register: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return rr, fmt.Errorf("register: %s: %s", resp.Status, apiErrorText(body))
+	}
+	c.id = resp.Header.Get("Lambda-Extension-Identifier")
+	if c.id == "" {
+		return rr, errors.New("register: no Lambda-Extension-Identifier in the answer")
+	}
+	if err := json.Unmarshal(body, &rr); err != nil {
+		return rr, fmt.Errorf("register: decoding the answer: %w", err)
+	}
+	return rr, nil
+}
+
+// next blocks until the next event. It carries no timeout of its own: the
+// process may be frozen while it waits.
+func (c *extClient) next(ctx context.Context) (nextEvent, error) {
+	var ev nextEvent
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/event/next", nil)
+	if err != nil {
+		return ev, fmt.Errorf("event/next: %w", err)
+	}
+	req.Header.Set("Lambda-Extension-Identifier", c.id)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return ev, fmt.Errorf("event/next: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return ev, fmt.Errorf("event/next: %s: %s", resp.Status, apiErrorText(body))
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return ev, fmt.Errorf("event/next: decoding the event: %w", err)
+	}
+	return ev, nil
+}
+
+// reportError posts to init/error or exit/error. errType is a short
+// Category.Reason, never free text (Lambda shows it as the error type).
+func (c *extClient) reportError(ctx context.Context, which, errType, msg string) error {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	body, _ := json.Marshal(struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}{msg, errType})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+which+"/error", strings.NewReader(string(body)))
+	if err != nil {
+		return fmt.Errorf("%s/error: %w", which, err)
+	}
+	req.Header.Set("Lambda-Extension-Identifier", c.id)
+	req.Header.Set("Lambda-Extension-Function-Error-Type", errType)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s/error: %w", which, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s/error: %s: %s", which, resp.Status, apiErrorText(b))
+	}
+	return nil
+}
+
+// apiErrorText renders a Lambda API error body ({"errorType","errorMessage"})
+// or the start of whatever else came back.
+func apiErrorText(body []byte) string {
+	var e struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal(body, &e) == nil && (e.Type != "" || e.Message != "") {
+		return strings.TrimSpace(e.Type + " " + e.Message)
+	}
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// startError is a failure before the first next, with the Category.Reason
+// Lambda records for it.
+type startError struct {
+	errType string
+	err     error
+}
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// extension is the running process: its listeners, pipeline and the state
+// of the flush decision.
+type extension struct {
+	cfg   *Config
+	lg    *logger
+	api   *extClient
+	res   *resource
+	st    *stats
+	ring  *ring
+	exp   *exporter
+	tel   *telemetry
+	telOK bool // the Telemetry API delivers (not a local emulator's 202)
+
+	servers []*http.Server
+	wg      sync.WaitGroup     // serving goroutines and the background flusher
+	stopBG  context.CancelFunc // stops the background flusher
+
+	flushMu sync.Mutex // one export at a time
+	sched   scheduler
+	kick    chan struct{} // asks the background flusher to export now
+
+	lastNext time.Time // when we last called next: the start of a freeze
+}
+
+// listeners are bound before register so the function's SDK and the
+// Telemetry API never race them (DESIGN.md decision 6).
+type listeners struct {
+	otlp, grpc, tel net.Listener
+	telURI          string
+}
+
+func (l *listeners) close() {
+	for _, ln := range []net.Listener{l.otlp, l.grpc, l.tel} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// bindListeners binds the OTLP/HTTP, OTLP/gRPC and Telemetry API listeners.
+// A port in use is an error that names the port and the variable to change.
+func bindListeners(cfg *Config, runtimeAPI string) (*listeners, error) {
+	l := &listeners{}
+	var err error
+	if l.otlp, err = listen(cfg.Receiver.Host, cfg.Receiver.Port, "OTLP/HTTP receiver", "OTEL_LAMBDA_RECEIVER_PORT"); err != nil {
+		return nil, err
+	}
+	if cfg.Receiver.GRPCPort != 0 {
+		if l.grpc, err = listen(cfg.Receiver.Host, cfg.Receiver.GRPCPort, "OTLP/gRPC receiver", "OTEL_LAMBDA_GRPC_PORT"); err != nil {
+			l.close()
+			return nil, err
+		}
+	}
+	if cfg.Telemetry.Enabled {
+		// Lambda delivers to sandbox.localdomain, which resolves to the
+		// sandbox's own address (lambda-apis.md §5.2). A Runtime API on
+		// loopback means an emulator, where that name does not exist.
+		host := "sandbox.localdomain"
+		if h, _, _ := net.SplitHostPort(runtimeAPI); isLoopbackHost(h) {
+			host = "127.0.0.1"
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			l.close()
+			return nil, &startError{"Extension.ListenerFailed", fmt.Errorf("telemetry listener on %s: %w", host, err)}
+		}
+		l.tel = ln
+		port := ln.Addr().(*net.TCPAddr).Port
+		l.telURI = "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
+	}
+	return l, nil
+}
+
+func listen(host string, port int, what, variable string) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, &startError{"Extension.PortInUse", fmt.Errorf(
+			"%s: port %d on %s is already in use (another extension or process?): set %s to a free port", what, port, host, variable)}
+	}
+	return nil, &startError{"Extension.ListenerFailed", fmt.Errorf("%s on %s: %w", what, addr, err)}
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// runExtension is the extension proper, once we know we are inside Lambda.
+func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) string, stderr io.Writer) int {
+	t0 := time.Now()
+	lg := newLogger(stderr, levelInfo)
+	api := newExtClient(runtimeAPI)
+	name := extensionName
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		// Lambda matches the registered name against the file name in
+		// /opt/extensions (lambda-apis.md §2).
+		name = baseName(os.Args[0])
+	}
+
+	cfg, cfgErr := loadConfig(getenv, os.ReadFile)
+	if cfgErr == nil {
+		lg.level = cfg.LogLevel
+	}
+	tConfig := time.Since(t0)
+
+	var ls *listeners
+	var bindErr error
+	if cfgErr == nil {
+		ls, bindErr = bindListeners(&cfg, runtimeAPI)
+	}
+	tBind := time.Since(t0)
+
+	reg, err := api.register(ctx, name)
+	if err != nil {
+		lg.errorf("cannot register with the Extensions API at %s: %v; exiting", runtimeAPI, err)
+		if ls != nil {
+			ls.close()
+		}
+		return 1
+	}
+	tRegister := time.Since(t0)
+
+	// From here on a failure is reported to init/error, so Lambda records
+	// why the extension did not start.
+	fail := func(errType string, err error) int {
+		lg.errorf("%v", err)
+		if rerr := api.reportError(ctx, "init", errType, err.Error()); rerr != nil {
+			lg.errorf("reporting the init error: %v", rerr)
+		}
+		if ls != nil {
+			ls.close()
+		}
+		return 1
+	}
+	if cfgErr != nil {
+		return fail(configErrorType(cfgErr), fmt.Errorf("Configuration error: %w", cfgErr))
+	}
+	if bindErr != nil {
+		var se *startError
+		if errors.As(bindErr, &se) {
+			return fail(se.errType, se)
+		}
+		return fail("Extension.ListenerFailed", bindErr)
+	}
+
+	x, err := newExtension(&cfg, lg, api, getenv)
+	if err != nil {
+		return fail("Extension.ConfigInvalid", err)
+	}
+	if reg.AccountID != "" {
+		x.res.setAccountID(reg.AccountID)
+	}
+	lg.infof("Extension registered successfully: %s (function %s, version %s)", name, reg.FunctionName, reg.FunctionVersion)
+	x.logDestinations()
+
+	x.serve(ls)
+	if x.tel != nil {
+		ok, err := x.tel.subscribe(ctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		switch {
+		case err != nil:
+			x.stop()
+			return fail("Extension.TelemetrySubscribeFailed", fmt.Errorf("telemetry subscribe: %w", err))
+		case !ok:
+			lg.warnf("the Telemetry API is not available here (a local emulator?): platform telemetry is off, and flushing falls back to the next event and SHUTDOWN")
+		default:
+			x.telOK = true
+			lg.infof("Successfully subscribed to Telemetry API on %s", ls.telURI)
+		}
+	}
+	tSubscribe := time.Since(t0)
+	lg.debugf("init phases: config %v, listeners %v, register %v, subscribe %v", tConfig, tBind-tConfig, tRegister-tBind, tSubscribe-tRegister)
+
+	code := x.loop(ctx)
+	x.stop()
+	return code
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) string) (*extension, error) {
+	x := &extension{cfg: cfg, lg: lg, api: api, kick: make(chan struct{}, 1)}
+	x.res = detectResource(cfg, getenv)
+	x.st = &stats{}
+	x.ring = newRing(cfg.Buffer.MaxBytes, x.st, lg)
+	exp, err := newExporter(cfg, x.ring, x.st, lg)
+	if err != nil {
+		return nil, err
+	}
+	x.exp = exp
+	if cfg.Telemetry.Enabled {
+		x.tel = newTelemetry(cfg, x.res, x.ring.push, lg)
+	}
+	x.sched = scheduler{strategy: cfg.Flush.Strategy}
+	return x, nil
+}
+
+// serve starts the HTTP servers on the bound listeners and the background
+// flusher. stop waits for all of them.
+func (x *extension) serve(ls *listeners) {
+	rc := newReceiver(x.cfg.Receiver.MaxBodyBytes, newEnricher(x.res.attrs()), x.ring.push, x.lg)
+	quiet := log.New(io.Discard, "", 0)
+	start := func(ln net.Listener, h http.Handler, h2c bool) {
+		srv := &http.Server{
+			Handler: h,
+			// A client that trickles bytes must not hold a goroutine forever.
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       5 * time.Minute,
+			// net/http's own per-connection errors would come back to us as
+			// extension log events; they are not worth a line each.
+			ErrorLog: quiet,
+		}
+		if h2c {
+			srv.Protocols = new(http.Protocols)
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+		}
+		x.servers = append(x.servers, srv)
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			srv.Serve(ln)
+		}()
+	}
+	start(ls.otlp, rc.routes(), false)
+	if ls.grpc != nil {
+		start(ls.grpc, newGRPCHandler(rc.ingest, x.cfg.Receiver.MaxBodyBytes, x.lg), true)
+	}
+	if ls.tel != nil && x.tel != nil {
+		start(ls.tel, x.tel, false)
+	}
+	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
+
+	bgCtx, cancel := context.WithCancel(context.Background())
+	x.stopBG = cancel
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		x.backgroundFlusher(bgCtx)
+	}()
+}
+
+// stop closes the servers and waits for every goroutine started by serve.
+func (x *extension) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	for _, s := range x.servers {
+		if s.Shutdown(ctx) != nil {
+			s.Close()
+		}
+	}
+	if x.stopBG != nil {
+		x.stopBG()
+	}
+	x.wg.Wait()
+}
+
+func (x *extension) logDestinations() {
+	for s := range numSignals {
+		t := x.cfg.Export[s]
+		if t.Endpoint == "" {
+			continue
+		}
+		x.lg.infof("exporting %s to %s (%s, compression %s)", s, redactURL(t.Endpoint), t.Protocol, t.Compression)
+	}
+	if x.cfg.O2.Enabled {
+		x.lg.infof("Telemetry API logs go to OpenObserve %s, organization %s, stream %s", redactURL(x.cfg.O2.Endpoint), x.cfg.O2.OrgID, x.cfg.O2.Stream)
+	}
+	x.lg.infof("flush strategy %s", x.cfg.Flush.Strategy)
+}
+
+// redactURL drops any user:password from a URL before it is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User("REDACTED")
+	return u.String()
+}
+
+// staleAfter is how long a freeze may last before the exporter's keep-alive
+// connections are presumed dead: load balancers and backends close idle
+// connections after tens of seconds, and the first export after a thaw
+// should not be the one to find out.
+const staleAfter = 30 * time.Second
+
+// loop calls event/next until SHUTDOWN or a fatal error.
+func (x *extension) loop(ctx context.Context) int {
+	backoff := 0
+	for {
+		x.lastNext = time.Now()
+		ev, err := x.api.next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				x.lg.infof("stopping: %v", context.Cause(ctx))
+				x.finalFlush(time.Now().Add(500*time.Millisecond), "signal")
+				return 0
+			}
+			// A Runtime API that refuses or disappears is fatal: report it
+			// (best effort) and exit rather than spin. One retry covers a
+			// connection dropped across a freeze.
+			if backoff == 0 && isTransient(err) {
+				backoff++
+				x.lg.warnf("event/next failed, retrying once: %v", err)
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			x.lg.errorf("the Extensions API failed: %v; exiting", err)
+			x.api.reportError(context.Background(), "exit", "Extension.NextFailed", err.Error())
+			x.finalFlush(time.Now().Add(500*time.Millisecond), "fatal")
+			return 1
+		}
+		backoff = 0
+		switch strings.ToUpper(ev.EventType) {
+		case "INVOKE":
+			x.onInvoke(ctx, ev)
+		case "SHUTDOWN":
+			return x.onShutdown(ev)
+		default:
+			x.lg.warnf("ignoring unknown event type %q", ev.EventType)
+		}
+	}
+}
+
+func isTransient(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// onInvoke handles one INVOKE: it returns when the extension may call next.
+func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
+	now := time.Now()
+	deadline := time.UnixMilli(ev.DeadlineMs)
+	if x.tel != nil {
+		x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
+	}
+	if acct := accountFromARN(ev.InvokedFunctionArn); acct != "" {
+		x.res.setAccountID(acct)
+	}
+	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
+		x.exp.closeIdle()
+	}
+
+	plan := x.sched.plan(now, x.ring.bytes() >= x.cfg.Buffer.MaxBytes/2)
+	if plan == planEnd && !x.telOK {
+		// Without runtimeDone the end of the invocation cannot be known:
+		// holding next would hold the function to its deadline. Export in
+		// the background now, and at the next event.
+		plan = planAsync
+	}
+	x.lg.debugf("invoke %s: plan %s", ev.RequestID, plan)
+	switch plan {
+	case planAsync:
+		x.kickFlush()
+	case planEnd:
+		// Wait until the runtime is done with this request, so its last
+		// spans and log lines are in the buffer, then export before the
+		// sandbox freezes.
+		select {
+		case <-x.tel.runtimeDone(ev.RequestID):
+		case <-time.After(time.Until(deadline)):
+			x.lg.warnf("invoke %s: no runtimeDone before the deadline", ev.RequestID)
+			return
+		case <-ctx.Done():
+			return
+		}
+		end := time.Now().Add(x.cfg.Flush.Timeout)
+		if d := deadline.Add(-deadlineMargin); d.Before(end) {
+			end = d
+		}
+		x.flush(end, "end of invocation")
+	}
+}
+
+// deadlineMargin is left between our last export and a deadline, so that
+// calling next (or exiting) still happens in time.
+const deadlineMargin = 50 * time.Millisecond
+
+// onShutdown exports everything left before the deadline and exits 0.
+func (x *extension) onShutdown(ev nextEvent) int {
+	deadline := time.UnixMilli(ev.DeadlineMs)
+	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
+	if x.tel != nil {
+		x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
+	}
+	if x.telOK {
+		// The last invocation's platform.report is produced only now that
+		// every extension called next; give the Telemetry API one buffering
+		// period (plus delivery) to bring it.
+		wait := time.Duration(x.cfg.Telemetry.TimeoutMs)*time.Millisecond + 25*time.Millisecond
+		if rem := time.Until(deadline) / 4; wait > rem {
+			wait = rem
+		}
+		t := time.NewTimer(wait)
+		<-t.C
+	}
+	x.finalFlush(deadline.Add(-shutdownMargin), "shutdown")
+	return 0
+}
+
+// shutdownMargin leaves time after the final export to close the servers
+// and exit before Lambda's SIGKILL at the deadline.
+const shutdownMargin = 150 * time.Millisecond
+
+func (x *extension) finalFlush(end time.Time, why string) {
+	res := x.flush(end, why)
+	if !x.ring.empty() {
+		x.lg.warnf("Final flush incomplete: %s", x.st.summary())
+	} else if res.err == nil {
+		x.lg.infof("Final flush completed successfully")
+	}
+	x.lg.infof("%s", x.st.summary())
+}
+
+// flush exports what is buffered, until done or end.
+func (x *extension) flush(end time.Time, why string) flushResult {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), end)
+	defer cancel()
+	t := time.Now()
+	res := x.exp.flush(ctx)
+	x.sched.exported(time.Now())
+	x.lg.debugf("flush (%s) took %v: %s", why, time.Since(t), res)
+	return res
+}
+
+// kickFlush asks the background flusher to export now, without waiting.
+func (x *extension) kickFlush() {
+	select {
+	case x.kick <- struct{}{}:
+	default:
+	}
+}
+
+// backgroundFlusher exports off the function's path: when kicked (adaptive
+// in its asynchronous mode), when the buffer crosses its high-water mark,
+// and on the continuous strategy's period. It runs only while the sandbox
+// is thawed, which is exactly when exporting is possible.
+func (x *extension) backgroundFlusher(ctx context.Context) {
+	var tick <-chan time.Time
+	if iv := x.sched.backgroundInterval(x.cfg); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.kick:
+		case <-x.ring.highWater():
+		case <-tick:
+		}
+		if x.ring.empty() {
+			continue
+		}
+		timeout := x.cfg.Flush.Timeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		x.flush(time.Now().Add(timeout), "background")
+	}
+}
+
+// flushPlan is what an INVOKE does about exporting.
+type flushPlan int
+
+const (
+	planEnd   flushPlan = iota // wait for runtimeDone, export, then next
+	planSkip                   // call next at once: nothing is due
+	planAsync                  // export in the background now, call next at once
+)
+
+func (p flushPlan) String() string {
+	return [...]string{"end", "skip", "async"}[p]
+}
+
+// The adaptive strategy's numbers. Seed 002 calls a function with ten or
+// more invocations a minute "high frequency": at that rate the next
+// invocation comes within seconds, so exporting at its start (off the
+// function's path) delays data by one gap at most, instead of adding the
+// export to every invocation's billed time.
+const (
+	adaptiveWarmup   = 20              // invocations seen before the rate is trusted
+	adaptiveFrequent = 6 * time.Second // median gap at or under which exports move off the path
+	adaptivePause    = time.Minute     // a gap longer than this falls back to end for one invocation
+)
+
+// scheduler decides per invocation when to export, from the strategy and
+// the history of invocation starts. Only the lifecycle goroutine calls plan;
+// exported is called under flushMu, hence the mutex.
+type scheduler struct {
+	strategy flushStrategy
+
+	starts [adaptiveWarmup]time.Time // ring of the last invocation starts
+	n      int                       // invocations seen
+
+	mu         sync.Mutex
+	lastExport time.Time
+}
+
+func (s *scheduler) exported(t time.Time) {
+	s.mu.Lock()
+	s.lastExport = t
+	s.mu.Unlock()
+}
+
+func (s *scheduler) sinceExport(now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastExport.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return now.Sub(s.lastExport)
+}
+
+// plan records an invocation starting at now and returns what to do.
+// pressure says the buffer is past its high-water mark.
+func (s *scheduler) plan(now time.Time, pressure bool) flushPlan {
+	var prev time.Time
+	if s.n > 0 {
+		prev = s.starts[(s.n-1)%adaptiveWarmup]
+	}
+	s.starts[s.n%adaptiveWarmup] = now
+	s.n++
+
+	switch s.strategy.Mode {
+	case flushEnd, flushPeriodically:
+		if s.strategy.Interval > 0 && s.sinceExport(now) < s.strategy.Interval && !pressure {
+			return planSkip
+		}
+		return planEnd
+	case flushContinuously:
+		return planSkip // the background ticker exports
+	}
+	// adaptive
+	if s.n <= adaptiveWarmup || pressure || now.Sub(prev) > adaptivePause {
+		return planEnd
+	}
+	if s.medianGap() <= adaptiveFrequent {
+		return planAsync
+	}
+	return planEnd
+}
+
+// medianGap is the median time between the last adaptiveWarmup starts.
+func (s *scheduler) medianGap() time.Duration {
+	var gaps [adaptiveWarmup - 1]time.Duration
+	ts := make([]time.Time, 0, adaptiveWarmup)
+	for i := range adaptiveWarmup {
+		ts = append(ts, s.starts[(s.n+i)%adaptiveWarmup])
+	}
+	for i := 1; i < len(ts); i++ {
+		gaps[i-1] = ts[i].Sub(ts[i-1])
+	}
+	g := gaps[:]
+	slices.Sort(g)
+	return g[len(g)/2]
+}
+
+// backgroundInterval is the period of the background flusher: the
+// continuous strategy's, or for adaptive the OpenObserve flush interval, so
+// a long invocation still exports while it runs.
+func (s *scheduler) backgroundInterval(cfg *Config) time.Duration {
+	switch s.strategy.Mode {
+	case flushContinuously:
+		return s.strategy.Interval
+	case flushAdaptive:
+		return cfg.O2.FlushInterval
+	}
+	return 0
+}
+
+func (f flushStrategy) String() string {
+	if f.Interval > 0 {
+		return fmt.Sprintf("%s,%d", f.Mode, f.Interval.Milliseconds())
+	}
+	return f.Mode
+}
