@@ -6,8 +6,26 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // sendResult is what one attempt to send one batch learned.
@@ -38,4 +56,750 @@ func appendGzip(dst, src []byte) []byte {
 	w.Close()
 	gzipWriters.Put(w)
 	return buf.Bytes()
+}
+
+// userAgent is what every export request says it is (otlp.md 8.3: exporters
+// SHOULD send one; a distribution puts its own product token first).
+func userAgent() string { return extensionName + "/" + version }
+
+// Limits and timeouts of the export client, each with its reason.
+const (
+	// maxResponseBytes: OTLP clients limit responses to 4 MiB (otlp.md 1);
+	// a larger answer is cut there, which at worst loses a partial-success
+	// message.
+	maxResponseBytes = 4 << 20
+	// dialTimeout: a backend that cannot accept a TCP connection in 5 s
+	// will not become useful within one invocation's flush; failing early
+	// leaves time for a retry.
+	dialTimeout = 5 * time.Second
+	// tlsHandshakeTimeout: same reasoning for the TLS handshake.
+	tlsHandshakeTimeout = 5 * time.Second
+	// idleConnTimeout stays below the 60 s idle timeout of AWS load
+	// balancers (ALB, API Gateway), so we close a kept-alive connection
+	// before the other side silently does.
+	idleConnTimeout = 50 * time.Second
+	// tcpKeepAlive probes idle connections so a dead peer is noticed while
+	// the sandbox runs; it does nothing while the sandbox is frozen, which
+	// is what closeIdle is for.
+	tcpKeepAlive = 30 * time.Second
+	// maxIdleConnsPerHost: one export per signal runs at a time, so three
+	// connections to one backend are the most we ever reuse.
+	maxIdleConnsPerHost = int(numSignals)
+	// errorBodyPrefix: how much of an error answer's body goes into the log;
+	// enough for a collector's message, not a whole HTML error page.
+	errorBodyPrefix = 200
+)
+
+// target is one signal's destination with everything an attempt needs
+// precomputed, plus scratch buffers reused across batches. Only the flush
+// goroutine of its signal touches the buffers and notBefore.
+type target struct {
+	sig         signal
+	cfg         exportTarget
+	client      *http.Client
+	grpc, json  bool
+	gzip        bool
+	name        string   // endpoint for logs, credentials redacted
+	grpcHeaders []header // configured headers plus User-Agent
+
+	notBefore    time.Time // a server's Retry-After that outlived the last flush
+	js, gz, resp []byte
+}
+
+// exporter sends batches from the ring to the configured OTLP backends.
+type exporter struct {
+	cfg  *Config
+	ring *ring
+	st   *stats
+	lg   *logger
+
+	t          [numSignals]*target
+	transports []*http.Transport
+	busy       chan struct{} // capacity 1: one flush at a time
+
+	// wait pauses for d or until ctx is done, and reports whether the full
+	// wait elapsed. Tests may replace it; production uses a timer.
+	wait func(ctx context.Context, d time.Duration) bool
+}
+
+// transportKey identifies the clients that can be shared: same wire
+// protocol and the same TLS files.
+type transportKey struct {
+	kind                                      int // kindHTTP, kindH2C or kindH2
+	certificate, clientKey, clientCertificate string
+}
+
+const (
+	kindHTTP = iota // OTLP/HTTP: HTTP/1.1, or HTTP/2 when TLS negotiates it
+	kindH2C         // OTLP/gRPC over cleartext HTTP/2 (prior knowledge)
+	kindH2          // OTLP/gRPC over HTTP/2 with TLS only
+)
+
+// newExporter builds the exporter and its HTTP clients: one client per
+// distinct protocol and TLS setting (usually one, two with gRPC). It reads
+// the certificate files but does no network I/O, so it costs the cold
+// start nothing; connections are made by the first export.
+func newExporter(cfg *Config, r *ring, st *stats, lg *logger) (*exporter, error) {
+	e := &exporter{cfg: cfg, ring: r, st: st, lg: lg, busy: make(chan struct{}, 1), wait: waitCtx}
+	clients := map[transportKey]*http.Client{}
+	for s := range numSignals {
+		c := cfg.Export[s]
+		t := &target{
+			sig:  s,
+			cfg:  c,
+			grpc: c.Protocol == protoGRPC,
+			json: c.Protocol == protoHTTPJSON,
+			gzip: c.Compression == "gzip",
+			name: redactURL(c.Endpoint),
+		}
+		e.t[s] = t
+		if c.Endpoint == "" {
+			continue
+		}
+		key := transportKey{kind: kindHTTP, certificate: c.Certificate, clientKey: c.ClientKey, clientCertificate: c.ClientCertificate}
+		if t.grpc {
+			key.kind = kindH2
+			if strings.HasPrefix(c.Endpoint, "http://") || (c.Insecure && !strings.HasPrefix(c.Endpoint, "https://")) {
+				key.kind = kindH2C
+			}
+			t.grpcHeaders = append(append(t.grpcHeaders, c.Headers...), header{"User-Agent", userAgent()})
+		}
+		if cl := clients[key]; cl != nil {
+			t.client = cl
+			continue
+		}
+		tlsCfg, err := loadTLS(s, c)
+		if err != nil {
+			return nil, err
+		}
+		tr := newTransport(key.kind, tlsCfg)
+		e.transports = append(e.transports, tr)
+		t.client = &http.Client{
+			Transport: tr,
+			// An OTLP endpoint that redirects is misconfigured, and a 301
+			// or 302 would turn the POST into a GET: report it instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		clients[key] = t.client
+	}
+	return e, nil
+}
+
+// newTransport returns our own Transport (never DefaultTransport, which
+// other code may change) for one kind of connection.
+func newTransport(kind int, tlsCfg *tls.Config) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: tcpKeepAlive}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment, // VPC functions often reach the internet through one
+		DialContext:         d.DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: tlsHandshakeTimeout,
+		IdleConnTimeout:     idleConnTimeout,
+		MaxIdleConnsPerHost: maxIdleConnsPerHost,
+		ForceAttemptHTTP2:   true,
+	}
+	switch kind {
+	case kindH2C:
+		// h2c needs UnencryptedHTTP2 without HTTP1, otherwise the transport
+		// speaks HTTP/1.1 to http:// URLs (otlp.md 5).
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	case kindH2:
+		// gRPC must never fall back to HTTP/1.1.
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP2(true)
+	}
+	return tr
+}
+
+// envNames names the generic and the per-signal variable of an option, for
+// error messages.
+func envNames(sig signal, option string) string {
+	return fmt.Sprintf("OTEL_EXPORTER_OTLP_%s (or OTEL_EXPORTER_OTLP_%s_%s)", option, strings.ToUpper(sig.String()), option)
+}
+
+// loadTLS returns the TLS configuration for a target's certificate files,
+// or nil (system roots, no client certificate) when none is set. Server
+// verification is always on; a private CA replaces the system roots, as in
+// the OpenTelemetry SDKs.
+func loadTLS(sig signal, c exportTarget) (*tls.Config, error) {
+	if c.Certificate == "" && c.ClientKey == "" && c.ClientCertificate == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.Certificate != "" {
+		pem, err := os.ReadFile(c.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("%s exporter: %s=%q: %w", sig, envNames(sig, "CERTIFICATE"), c.Certificate, err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s exporter: %s=%q: no PEM certificate in the file; want the PEM-encoded certificate of the CA that signed the backend's certificate",
+				sig, envNames(sig, "CERTIFICATE"), c.Certificate)
+		}
+	}
+	if (c.ClientKey == "") != (c.ClientCertificate == "") {
+		return nil, fmt.Errorf("%s exporter: %s=%q and %s=%q: mTLS needs both the client certificate and its key",
+			sig, envNames(sig, "CLIENT_CERTIFICATE"), c.ClientCertificate, envNames(sig, "CLIENT_KEY"), c.ClientKey)
+	}
+	if c.ClientKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.ClientCertificate, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s exporter: %s=%q, %s=%q: %w",
+				sig, envNames(sig, "CLIENT_CERTIFICATE"), c.ClientCertificate, envNames(sig, "CLIENT_KEY"), c.ClientKey, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// redactURL returns the endpoint without user information or query, which
+// may carry credentials, for log lines.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return s
+	}
+	u.User = nil
+	u.RawQuery = ""
+	u.Fragment = ""
+	return u.String()
+}
+
+// closeIdle closes kept-alive connections. The lifecycle calls it after a
+// long freeze: the backend or a load balancer has likely dropped them, and
+// a stale connection would fail the first export.
+func (e *exporter) closeIdle() {
+	for _, tr := range e.transports {
+		tr.CloseIdleConnections()
+	}
+}
+
+// flushResult is what one flush did, summed over signals.
+type flushResult struct {
+	batches  int   // batches the backend accepted
+	records  int   // records in them (partially rejected ones included)
+	bytes    int64 // their size before compression
+	dropped  int   // records lost: non-retryable answers, rejections, no destination
+	requeued int   // records put back in the ring for the next flush
+	retries  int
+	duration time.Duration
+}
+
+func (r *flushResult) add(o flushResult) {
+	r.batches += o.batches
+	r.records += o.records
+	r.bytes += o.bytes
+	r.dropped += o.dropped
+	r.requeued += o.requeued
+	r.retries += o.retries
+}
+
+// String is the debug line of a flush.
+func (r flushResult) String() string {
+	return fmt.Sprintf("sent %d batches (%d records, %s) dropped %d requeued %d retries %d in %s",
+		r.batches, r.records, humanBytes(r.bytes), r.dropped, r.requeued, r.retries, r.duration.Round(time.Millisecond))
+}
+
+// flush exports what the ring holds when it is called, signal by signal in
+// parallel and batch by batch, until the ring has nothing older or ctx is
+// done. A batch not sent by then, or whose next retry would pass ctx's
+// deadline, goes back to the front of the ring for the next flush. Flushes
+// do not overlap: a second caller waits for the first (or for its ctx).
+func (e *exporter) flush(ctx context.Context) flushResult {
+	start := time.Now()
+	select {
+	case e.busy <- struct{}{}:
+	case <-ctx.Done():
+		return flushResult{duration: time.Since(start)}
+	}
+	defer func() { <-e.busy }()
+
+	maxSeq := e.ring.lastSeq()
+	var per [numSignals]flushResult
+	var wg sync.WaitGroup
+	for s := range numSignals {
+		if e.ring.len(s) == 0 {
+			continue
+		}
+		wg.Go(func() { per[s] = e.flushSignal(ctx, e.t[s], maxSeq) })
+	}
+	wg.Wait()
+	var res flushResult
+	for _, p := range per {
+		res.add(p)
+	}
+	res.duration = time.Since(start)
+	return res
+}
+
+// outcome is what became of one batch.
+type outcome int
+
+const (
+	sent outcome = iota
+	dropped
+	requeued
+)
+
+func (e *exporter) flushSignal(ctx context.Context, t *target, maxSeq uint64) (res flushResult) {
+	if wait := time.Until(t.notBefore); wait > 0 {
+		// A server asked for more time than the last flush had. Honour it
+		// when this flush's deadline allows; otherwise leave the data.
+		dl, ok := ctx.Deadline()
+		if !ok || time.Now().Add(wait).After(dl) || !e.wait(ctx, wait) {
+			e.lg.debugf("%s export to %s deferred for %s (Retry-After)", t.sig, t.name, wait.Round(time.Millisecond))
+			return res
+		}
+	}
+	st := &e.st.sig[t.sig]
+	for ctx.Err() == nil {
+		b := e.ring.take(t.sig, maxSeq)
+		if b == nil {
+			break
+		}
+		o, rejected := e.send(ctx, t, b, &res)
+		switch o {
+		case sent:
+			rejected = min(max(rejected, 0), int64(b.items))
+			res.batches++
+			res.records += b.items
+			res.bytes += int64(len(b.data))
+			res.dropped += int(rejected)
+			st.exported.add(b.items-int(rejected), len(b.data))
+			st.dropped.add(int(rejected), 0)
+			e.ring.release(b)
+		case dropped:
+			res.dropped += b.items
+			st.dropped.add(b.items, len(b.data))
+			e.ring.release(b)
+		case requeued:
+			res.requeued += b.items
+			e.ring.requeue(b)
+			return res
+		}
+	}
+	return res
+}
+
+// send delivers one batch with the OTLP retry policy and returns what
+// became of it, and the partial-success rejected count when it was sent.
+func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResult) (outcome, int64) {
+	if t.cfg.Endpoint == "" {
+		e.lg.warnf("%s: no export endpoint configured; dropped %d records", t.sig, b.items)
+		return dropped, 0
+	}
+	body, err := e.encode(t, b)
+	if err != nil {
+		e.lg.errorf("%s export: %v; dropped %d records", t.sig, err, b.items)
+		return dropped, 0
+	}
+	st := &e.st.sig[t.sig]
+	retries, staleRetried := 0, false
+	for {
+		if ctx.Err() != nil {
+			return requeued, 0
+		}
+		r, reused := e.attempt(ctx, t, body)
+		if r.err == nil && t.ok(r.status) {
+			if r.rejected != 0 || r.message != "" {
+				e.lg.warnf("%s export to %s: partial success: %d of %d records rejected: %s",
+					t.sig, t.name, r.rejected, b.items, r.message)
+			}
+			return sent, r.rejected
+		}
+		if ctx.Err() != nil {
+			return requeued, 0 // our deadline cut the attempt short: not the backend's fault
+		}
+		if r.err != nil && reused && !staleRetried && !permanent(r.err) {
+			// A kept-alive connection that died while the sandbox was
+			// frozen fails the first request on it; a new one will do.
+			staleRetried = true
+			e.lg.debugf("%s export to %s: reused connection failed (%v); retrying on a new one", t.sig, t.name, r.err)
+			res.retries++
+			st.retries.Add(1)
+			st.retried.add(b.items, len(b.data))
+			continue
+		}
+		if !t.retryable(r) {
+			e.logFailure(t, b, r)
+			return dropped, 0
+		}
+		if retries >= e.cfg.Retry.MaxRetries {
+			e.lg.warnf("%s export to %s failed after %d retries: %s; keeping %d records for the next flush",
+				t.sig, t.name, retries, describe(r), b.items)
+			return requeued, 0
+		}
+		wait := r.retryAfter
+		if wait <= 0 {
+			wait = backoff(e.cfg.Retry.InitialDelay, e.cfg.Retry.MaxDelay, retries)
+		} else if e.cfg.Retry.MaxDelay > 0 && wait > e.cfg.Retry.MaxDelay {
+			// The server wants more time than we ever wait within a flush:
+			// keep the batch and do not call it again before then.
+			t.notBefore = time.Now().Add(wait)
+			e.lg.warnf("%s export to %s: %s; server asks to retry in %s, keeping %d records for a later flush",
+				t.sig, t.name, describe(r), wait, b.items)
+			return requeued, 0
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+			if r.retryAfter > 0 {
+				t.notBefore = time.Now().Add(wait)
+			}
+			e.lg.warnf("%s export to %s: %s; a retry in %s would pass the flush deadline, keeping %d records for the next flush",
+				t.sig, t.name, describe(r), wait.Round(time.Millisecond), b.items)
+			return requeued, 0
+		}
+		// Debug only: a retry that succeeds is a non-event, and the final
+		// failure is logged once above with the last reason.
+		e.lg.debugf("%s export to %s: retry attempt %d/%d after %s: %s",
+			t.sig, t.name, retries+1, e.cfg.Retry.MaxRetries, wait.Round(time.Millisecond), describe(r))
+		if !e.wait(ctx, wait) {
+			return requeued, 0
+		}
+		retries++
+		res.retries++
+		st.retries.Add(1)
+		st.retried.add(b.items, len(b.data))
+	}
+}
+
+// encode returns the request body of a batch for its target: transcoded to
+// JSON for http/json, gzipped for OTLP/HTTP with gzip (grpc.go compresses
+// its own messages). The result lives in the target's scratch buffers.
+func (e *exporter) encode(t *target, b *batch) ([]byte, error) {
+	body := b.data
+	if t.json {
+		var err error
+		t.js, err = protoToJSON(t.sig, t.js[:0], body)
+		if err != nil {
+			return nil, fmt.Errorf("encode OTLP/JSON: %w", err)
+		}
+		body = t.js
+	}
+	if t.gzip && !t.grpc {
+		t.gz = appendGzip(t.gz[:0], body)
+		body = t.gz
+	}
+	return body, nil
+}
+
+// attempt makes one request and reports whether it went over a reused
+// (kept-alive) connection.
+func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendResult, bool) {
+	if t.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.Timeout)
+		defer cancel()
+	}
+	var reused atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
+	})
+	var r sendResult
+	if t.grpc {
+		r = grpcSend(ctx, t.client, t.cfg.Endpoint, t.sig, body, t.gzip, t.grpcHeaders)
+	} else {
+		r = e.attemptHTTP(ctx, t, body)
+	}
+	return r, reused.Load()
+}
+
+// attemptHTTP POSTs body once to an OTLP/HTTP endpoint and interprets the
+// answer (otlp.md 2.2).
+func (e *exporter) attemptHTTP(ctx context.Context, t *target, body []byte) sendResult {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return sendResult{err: fmt.Errorf("export %s: %w", t.sig, err)}
+	}
+	for _, h := range t.cfg.Headers {
+		req.Header.Set(h.name, h.value)
+	}
+	ctype := "application/x-protobuf"
+	if t.json {
+		ctype = "application/json"
+	}
+	req.Header.Set("Content-Type", ctype)
+	if t.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	req.Header.Set("User-Agent", userAgent())
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return sendResult{err: err}
+	}
+	defer resp.Body.Close()
+	buf := bytes.NewBuffer(t.resp[:0])
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
+	t.resp = buf.Bytes()
+	r := sendResult{status: resp.StatusCode}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		// The data was accepted even if the body could not be read whole.
+		if rerr == nil {
+			// The answer is encoded like the request (otlp.md 2.2).
+			r.rejected, r.message = parsePartialSuccess(t.resp, t.json)
+		}
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusBadGateway,
+		resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
+		r.retryable = true
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		r.message = errorMessage(t.resp, resp.Header.Get("Content-Type"))
+	default:
+		r.message = errorMessage(t.resp, resp.Header.Get("Content-Type"))
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode/100 == 3 {
+			r.message = "redirected to " + redactURL(loc) + "; set the endpoint to the final URL"
+		}
+	}
+	return r
+}
+
+// ok reports whether status means the batch was accepted.
+func (t *target) ok(status int) bool {
+	if t.grpc {
+		return status == 0
+	}
+	return status >= 200 && status < 300
+}
+
+// retryable applies the OTLP retry rules (otlp.md 2.2, 4.4, 8.3): HTTP
+// 429/502/503/504 and transport failures other than a refused certificate;
+// for gRPC what grpc.go decided.
+func (t *target) retryable(r sendResult) bool {
+	if t.grpc {
+		return r.retryable
+	}
+	if r.err != nil {
+		return !permanent(r.err)
+	}
+	return r.retryable
+}
+
+// permanent reports whether a transport error will not go away by itself:
+// the server's certificate is not trusted, it does not speak TLS, or it
+// refused our client certificate (a TLS alert).
+// Retrying those only hides a configuration mistake.
+func permanent(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+		rerr tls.RecordHeaderError
+		oerr *net.OpError
+	)
+	if errors.As(err, &oerr) && oerr.Op == "remote error" {
+		return true // crypto/tls reports a received alert this way
+	}
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) ||
+		errors.As(err, &cerr) || errors.As(err, &rerr)
+}
+
+// describe is the short reason of a failed attempt, for logs.
+func describe(r sendResult) string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	if r.message != "" {
+		return fmt.Sprintf("status %d: %s", r.status, r.message)
+	}
+	return fmt.Sprintf("status %d", r.status)
+}
+
+// logFailure logs a batch dropped on a non-retryable answer, saying what a
+// user can do about it; headers (credentials) are never logged.
+func (e *exporter) logFailure(t *target, b *batch, r sendResult) {
+	var hint string
+	var oerr *net.OpError
+	switch {
+	case r.err != nil && errors.As(r.err, &oerr) && oerr.Op == "remote error":
+		hint = "; the server refused the TLS connection: if it requires a client certificate, set " +
+			envNames(t.sig, "CLIENT_CERTIFICATE") + " and " + envNames(t.sig, "CLIENT_KEY")
+	case r.err != nil && permanent(r.err):
+		hint = "; if the backend uses a private CA, set " + envNames(t.sig, "CERTIFICATE") + " to its PEM file"
+	case !t.grpc && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden),
+		t.grpc && (r.status == 16 || r.status == 7): // UNAUTHENTICATED, PERMISSION_DENIED
+		e.lg.errorf("%s export to %s: authentication failed (%s); check the credentials in %s; dropped %d records",
+			t.sig, t.name, describe(r), envNames(t.sig, "HEADERS"), b.items)
+		return
+	}
+	e.lg.errorf("%s export to %s failed, not retryable: %s%s; dropped %d records", t.sig, t.name, describe(r), hint, b.items)
+}
+
+// backoff returns the wait before retry n (0-based): exponential from
+// initial, capped at maxDelay, with equal jitter (half fixed, half random)
+// so that many sandboxes throttled together do not retry in lockstep while
+// each still waits at least half the nominal delay.
+func backoff(initial, maxDelay time.Duration, n int) time.Duration {
+	d := initial
+	for i := 0; i < n && (maxDelay <= 0 || d < maxDelay); i++ {
+		d *= 2
+	}
+	if maxDelay > 0 && d > maxDelay {
+		d = maxDelay
+	}
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// maxRetryAfter bounds a Retry-After in seconds so the conversion cannot
+// overflow; a day is far beyond any flush deadline anyway.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads a Retry-After value, delay-seconds or HTTP-date
+// (RFC 9110 10.2.3); it returns 0 when absent, malformed or in the past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return min(time.Duration(s)*time.Second, maxRetryAfter)
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return min(d, maxRetryAfter)
+		}
+	}
+	return 0
+}
+
+// parsePartialSuccess reads partial_success from an
+// Export*ServiceResponse: field 1 holding {1: rejected int64, 2:
+// error_message}, the same numbers for all three signals (otlp.md 7.a).
+// An empty or unreadable body means full success.
+func parsePartialSuccess(b []byte, isJSON bool) (rejected int64, message string) {
+	if isJSON {
+		return parsePartialSuccessJSON(b)
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return rejected, message
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			ps, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return rejected, message
+			}
+			b = b[n:]
+			for len(ps) > 0 {
+				num, typ, n := protowire.ConsumeTag(ps)
+				if n < 0 {
+					return rejected, message
+				}
+				ps = ps[n:]
+				switch {
+				case num == 1 && typ == protowire.VarintType:
+					v, n := protowire.ConsumeVarint(ps)
+					if n < 0 {
+						return rejected, message
+					}
+					rejected, ps = int64(v), ps[n:]
+				case num == 2 && typ == protowire.BytesType:
+					v, n := protowire.ConsumeBytes(ps)
+					if n < 0 {
+						return rejected, message
+					}
+					message, ps = string(v), ps[n:]
+				default:
+					n := protowire.ConsumeFieldValue(num, typ, ps)
+					if n < 0 {
+						return rejected, message
+					}
+					ps = ps[n:]
+				}
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return rejected, message
+		}
+		b = b[n:]
+	}
+	return rejected, message
+}
+
+// parsePartialSuccessJSON reads {"partialSuccess": {"rejectedSpans": "3",
+// "errorMessage": "..."}}; int64 is a string in ProtoJSON but a number is
+// accepted too, as is the proto field name partial_success.
+func parsePartialSuccessJSON(b []byte) (rejected int64, message string) {
+	var resp struct {
+		Camel map[string]json.RawMessage `json:"partialSuccess"`
+		Snake map[string]json.RawMessage `json:"partial_success"`
+	}
+	if json.Unmarshal(b, &resp) != nil {
+		return 0, ""
+	}
+	ps := resp.Camel
+	if ps == nil {
+		ps = resp.Snake
+	}
+	for k, v := range ps {
+		switch {
+		case strings.HasPrefix(k, "rejected"):
+			rejected, _ = strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64)
+		case k == "errorMessage" || k == "error_message":
+			json.Unmarshal(v, &message) // a non-string leaves it empty
+		}
+	}
+	return rejected, message
+}
+
+// errorMessage extracts a loggable reason from an error answer: the
+// message of a protobuf google.rpc.Status (field 2), else the start of the
+// body, quoted so a binary or multi-line body stays on one log line.
+func errorMessage(b []byte, contentType string) string {
+	if strings.HasPrefix(contentType, "application/x-protobuf") || strings.HasPrefix(contentType, "application/protobuf") {
+		for rest := b; len(rest) > 0; {
+			num, typ, n := protowire.ConsumeTag(rest)
+			if n < 0 {
+				break
+			}
+			rest = rest[n:]
+			if num == 2 && typ == protowire.BytesType {
+				v, n := protowire.ConsumeBytes(rest)
+				if n < 0 {
+					break
+				}
+				b = v
+				break
+			}
+			n = protowire.ConsumeFieldValue(num, typ, rest)
+			if n < 0 {
+				break
+			}
+			rest = rest[n:]
+		}
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > errorBodyPrefix {
+		return strconv.Quote(string(b[:errorBodyPrefix])) + "…"
+	}
+	return strconv.Quote(string(b))
+}
+
+// waitCtx waits for d or until ctx is done, with a timer rather than
+// time.Sleep so a shutdown or a deadline never strands the wait; it
+// reports whether the full wait elapsed.
+func waitCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
