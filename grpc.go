@@ -242,6 +242,9 @@ func writeGRPCStatus(w http.ResponseWriter, code int, msg string) {
 		// An empty Export*ServiceResponse: no partial_success.
 		w.Write([]byte{0, 0, 0, 0, 0})
 	}
+	// Send headers (and the message) now: a handler that returns unflushed
+	// gets a Content-Length from net/http, which gRPC servers don't send.
+	http.NewResponseController(w).Flush()
 	h.Set("Grpc-Status", strconv.Itoa(code))
 	if msg != "" {
 		h.Set("Grpc-Message", grpcEncodeMessage(msg))

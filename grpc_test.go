@@ -272,6 +272,8 @@ func TestGRPCReceiverStatuses(t *testing.T) {
 		{name: "truncated message", body: append(header(0, 10), "short"...), status: "13", message: "truncated"},
 		{name: "truncated header", body: []byte{0, 0}, status: "13", message: "truncated"},
 		{name: "no message", body: nil, status: "13", message: "no request message"},
+		// 1ns has passed before the body is read: the client has given up.
+		{name: "grpc-timeout passed", hdr: map[string]string{"Grpc-Timeout": "1n"}, body: grpcFrame(0, []byte("x")), status: "4"},
 		{name: "malformed grpc-timeout", hdr: map[string]string{"Grpc-Timeout": "1.5S"}, body: grpcFrame(0, []byte("x")), status: "13", message: "grpc-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,6 +288,9 @@ func TestGRPCReceiverStatuses(t *testing.T) {
 			}
 			if !strings.Contains(r.message, tc.message) {
 				t.Errorf("got grpc-message %q; want it to contain %q", r.message, tc.message)
+			}
+			if cl, ok := r.header["Content-Length"]; ok {
+				t.Errorf("got content-length %q; want none, as gRPC servers send", cl)
 			}
 			if got := r.header.Get("Grpc-Accept-Encoding"); got != "gzip" {
 				t.Errorf("got grpc-accept-encoding %q; want gzip", got)
@@ -680,6 +685,29 @@ func TestGRPCRoundTrip(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("server accepted %d connections; want 1", n)
+	}
+}
+
+func TestGRPCRetryable(t *testing.T) {
+	// otlp.md 4.4: the OTLP client retry table.
+	retry := map[int]bool{grpcCanceled: true, grpcDeadlineExceeded: true, grpcAborted: true,
+		grpcOutOfRange: true, grpcUnavailable: true, grpcDataLoss: true}
+	for code := 0; code <= 16; code++ {
+		if got := grpcRetryable(code, false); got != retry[code] {
+			t.Errorf("grpcRetryable(%d, false) = %v; want %v", code, got, retry[code])
+		}
+		want := retry[code] || code == grpcResourceExhausted
+		if got := grpcRetryable(code, true); got != want {
+			t.Errorf("grpcRetryable(%d, true) = %v; want %v", code, got, want)
+		}
+	}
+	for _, tc := range []struct{ http, code int }{
+		{400, 13}, {401, 16}, {403, 7}, {404, 12}, {429, 14}, {431, 13},
+		{502, 14}, {503, 14}, {504, 14}, {500, 2}, {200, 2}, {418, 2},
+	} {
+		if got := grpcCodeForHTTP(tc.http); got != tc.code {
+			t.Errorf("grpcCodeForHTTP(%d) = %d; want %d", tc.http, got, tc.code)
+		}
 	}
 }
 
