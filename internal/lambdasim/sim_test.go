@@ -171,6 +171,12 @@ func TestInvokeShutdownFlow(t *testing.T) {
 	}
 	lines := readRecord(t, rec)
 
+	t.Run("last report arrives at SHUTDOWN", func(t *testing.T) {
+		if !hasEvent(telemetryEvents(t, lines), "platform.report", results[1].RequestID) {
+			t.Errorf("report of the last invoke not delivered during SHUTDOWN")
+		}
+	})
+
 	t.Run("register", func(t *testing.T) {
 		var reg struct {
 			Status int    `json:"status"`
@@ -521,6 +527,37 @@ func TestFunctionOutcomes(t *testing.T) {
 			}
 			if _, err := s.Invoke(context.Background(), tt.fn); !errors.Is(err, ErrSandboxGone) {
 				t.Errorf("Invoke after reset = %v; want ErrSandboxGone", err)
+			}
+		})
+	}
+}
+
+func TestInitFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		errType string
+	}{
+		// A name that matches no launched file registers as internal, so
+		// the launched file itself never registers: Init times out.
+		{"name mismatch times out", map[string]string{"FAKEEXT_NAME": "other", "FAKEEXT_EVENTS": "INVOKE"}, "Sandbox.Timedout"},
+		// An internal extension may not take SHUTDOWN; the fake exits 1.
+		{"internal SHUTDOWN rejected then crash", map[string]string{"FAKEEXT_NAME": "other"}, "Extension.Crash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{ExtensionsDir: fakeExt(t, "fake-ext"), Env: tt.env, InitTimeout: 500 * time.Millisecond}
+			s, err := Start(context.Background(), cfg)
+			if s == nil {
+				t.Fatalf("Start = nil, %v", err)
+			}
+			defer s.Close()
+			var ie *InitError
+			if !errors.As(err, &ie) || ie.ErrorType != tt.errType {
+				t.Fatalf("Start error = %v; want %s", err, tt.errType)
+			}
+			if d := s.Records(KindInitDone); len(d) != 1 || d[0].Detail == "success" {
+				t.Errorf("init.done = %+v; want one failed", d)
 			}
 		})
 	}
