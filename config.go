@@ -273,7 +273,7 @@ func configVars() []configVar {
 			help: "most log records per OpenObserve request (1..100000)"},
 		{env: "O2_FLUSH_INTERVAL_MS", toml: "openobserve.flush_interval_ms", def: "5000", kind: kindInt, group: groupO2,
 			help: "interval of periodic flushing (ms)"},
-		{env: "O2_MAX_BUFFER_SIZE_MB", toml: "openobserve.max_buffer_size_mb", group: groupO2,
+		{env: "O2_MAX_BUFFER_SIZE_MB", toml: "openobserve.max_buffer_size_mb", kind: kindInt, group: groupO2,
 			shown: "10 with OpenObserve, else AWS_LAMBDA_FUNCTION_MEMORY_SIZE/16 within 4..64 MiB (8 MiB if unknown)",
 			help:  "memory budget of the buffer, all signals together (MiB); oldest data is dropped beyond it"},
 		{env: "O2_REQUEST_TIMEOUT_MS", toml: "openobserve.request_timeout_ms", def: "30000", kind: kindInt, group: groupO2,
@@ -478,7 +478,7 @@ func (l *configLoader) readTOML() {
 		name := strings.Join(e.path, ".")
 		v, ok := l.vars[l.envOfTOML(name)]
 		if !ok || dotted(e.path[len(e.path)-1]) {
-			l.problem(fmt.Sprintf("%s:%d:%d:", l.path, e.line, e.col), "", fmt.Sprintf("unknown key %q in %s; want one of %s",
+			l.problem(fmt.Sprintf("%s:%d:%d:", l.path, e.keyLine, e.keyCol), "", fmt.Sprintf("unknown key %q in %s; want one of %s",
 				e.path[len(e.path)-1], tableName(parent), l.keysOf(parent)))
 			continue
 		}
@@ -718,7 +718,9 @@ func (l *configLoader) fillExport(c *Config) {
 			c.OTLPConfigured = true
 		}
 	}
-	anyGiven := given[sigTraces].set || given[sigMetrics].set || given[sigLogs].set
+	// A half-configured OpenObserve is already reported; don't pile on.
+	anyGiven := given[sigTraces].set || given[sigMetrics].set || given[sigLogs].set ||
+		l.get("O2_ORGANIZATION_ID").set || l.get("O2_AUTHORIZATION_HEADER").set
 	if !c.OTLPConfigured && !c.O2.Enabled && !anyGiven {
 		l.problem("OTEL_EXPORTER_OTLP_ENDPOINT", "", "is not set: set it to your OTLP backend (e.g. https://collector.example.com:4318), "+
 			"or set O2_ORGANIZATION_ID and O2_AUTHORIZATION_HEADER for OpenObserve; "+

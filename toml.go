@@ -62,11 +62,12 @@ func (v tomlValue) text() string {
 }
 
 // tomlEntry is one key = value, with its full path (table path + key) and
-// where its value starts.
+// where its key and its value start.
 type tomlEntry struct {
-	path      []string
-	value     tomlValue
-	line, col int
+	path            []string
+	value           tomlValue
+	line, col       int // of the value
+	keyLine, keyCol int
 }
 
 // tomlTable is one explicit [table] header.
@@ -346,7 +347,8 @@ func (p *tomlParser) keyValue() error {
 	}
 	p.values[pk] = true
 	line, col := p.pos(valOff)
-	p.doc.entries = append(p.doc.entries, tomlEntry{path: path, value: v, line: line, col: col})
+	kl, kc := p.pos(start)
+	p.doc.entries = append(p.doc.entries, tomlEntry{path: path, value: v, line: line, col: col, keyLine: kl, keyCol: kc})
 	return nil
 }
 
