@@ -408,7 +408,7 @@ func (p *tomlParser) value() (tomlValue, error) {
 		return p.array()
 	case c == '{':
 		return tomlValue{}, p.errAt(p.off, "inline tables are not supported; use a [table] header")
-	case c == 't' || c == 'f' || c == 'i' || c == 'n':
+	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 		word := p.word()
 		switch word {
 		case "true":
