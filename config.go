@@ -478,8 +478,12 @@ func (l *configLoader) readTOML() {
 		name := strings.Join(e.path, ".")
 		v, ok := l.vars[l.envOfTOML(name)]
 		if !ok || dotted(e.path[len(e.path)-1]) {
-			l.problem(fmt.Sprintf("%s:%d:%d:", l.path, e.keyLine, e.keyCol), "", fmt.Sprintf("unknown key %q in %s; want one of %s",
-				e.path[len(e.path)-1], tableName(parent), l.keysOf(parent)))
+			at := fmt.Sprintf("%s:%d:%d:", l.path, e.keyLine, e.keyCol)
+			if parent == "" {
+				l.problem(at, "", fmt.Sprintf("unknown key %q at the top level; keys belong in a table such as [exporter]", e.path[0]))
+			} else {
+				l.problem(at, "", fmt.Sprintf("unknown key %q in [%s]; want one of %s", e.path[len(e.path)-1], parent, l.keysOf(parent)))
+			}
 			continue
 		}
 		if v.kind == kindTable {
@@ -498,21 +502,11 @@ func (l *configLoader) keysOf(t string) string {
 			keys = append(keys, rest)
 		}
 	}
-	if len(keys) == 0 {
-		return "none (use a [table])"
-	}
 	slices.Sort(keys)
 	return strings.Join(keys, ", ")
 }
 
 func dotted(k string) bool { return strings.Contains(k, ".") }
-
-func tableName(t string) string {
-	if t == "" {
-		return "the top level (keys belong in a [table])"
-	}
-	return "[" + t + "]"
-}
 
 func knownTables(known map[string]bool) string {
 	var names []string

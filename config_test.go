@@ -139,7 +139,9 @@ func TestConfigVariables(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", func(c Config) any { return [2]string{c.Export[sigTraces].Protocol, c.Export[sigLogs].Protocol} }, [2]string{protoHTTPJSON, protoHTTPProtobuf}, ""},
 		{"OTEL_EXPORTER_OTLP_COMPRESSION", "none", func(c Config) any { return c.Export[sigMetrics].Compression }, "none", ""},
 		{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", nil, nil, "want gzip or none"},
-		{"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none", func(c Config) any { return [2]string{c.Export[sigMetrics].Compression, c.Export[sigTraces].Compression} }, [2]string{"none", "gzip"}, ""},
+		{"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none", func(c Config) any {
+			return [2]string{c.Export[sigMetrics].Compression, c.Export[sigTraces].Compression}
+		}, [2]string{"none", "gzip"}, ""},
 		{"OTEL_EXPORTER_OTLP_TIMEOUT", "500", func(c Config) any { return c.Export[sigTraces].Timeout }, 500 * ms, ""},
 		{"OTEL_EXPORTER_OTLP_TIMEOUT", "0", func(c Config) any { return c.Export[sigTraces].Timeout }, time.Duration(0), ""},
 		{"OTEL_EXPORTER_OTLP_TIMEOUT", "30s", func(c Config) any { return c.Export[sigTraces].Timeout }, 30 * time.Second, ""},
@@ -686,7 +688,7 @@ func TestConfigTOML(t *testing.T) {
 		{"type", "[receiver]\nport = \"9999\"\n", defaultConfigPath + `:2:8: receiver.port="9999": want a TOML integer (no quotes); got a string`},
 		{"empty string", "[receiver]\nhost = \"\"\n", defaultConfigPath + ":2:8: receiver.host is empty; want an IP address or host name"},
 		{"unknown key", "[flush]\nstrategi = \"end\"\n", defaultConfigPath + `:2:1: unknown key "strategi" in [flush]; want one of strategy, timeout`},
-		{"top-level key", "endpoint = \"x\"\n", defaultConfigPath + `:1:1: unknown key "endpoint" in the top level`},
+		{"top-level key", "endpoint = \"x\"\n", defaultConfigPath + `:1:1: unknown key "endpoint" at the top level`},
 		{"unknown table", "[exporters]\n", defaultConfigPath + ":1:1: unknown table [exporters]; want one of"},
 		{"unknown sub-table", "[exporter.headers.x]\n", defaultConfigPath + ":1:1: unknown table [exporter.headers.x]"},
 		{"table as value", "[exporter]\nheaders = \"a=b\"\n", defaultConfigPath + ":2:11: exporter.headers is a string; want a [exporter.headers] table"},
@@ -750,4 +752,3 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
-
