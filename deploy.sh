@@ -177,14 +177,8 @@ versions_of() {
 	fi
 }
 
+# delete removes every version of both layers; assume_yes skips the question.
 delete() {
-	assume_yes=false
-	for arg in "$@"; do
-		case "$arg" in
-		--yes | -y) assume_yes=true ;;
-		*) die "delete: unknown option $arg (want --yes or -y)" ;;
-		esac
-	done
 	plan=''
 	count=0
 	for arch in $(archs); do
@@ -257,11 +251,18 @@ list)
 	list
 	;;
 delete)
+	assume_yes=false
+	for arg in "$@"; do
+		case "$arg" in
+		--yes | -y) assume_yes=true ;;
+		*) die "delete: unknown option $arg (want --yes or -y)" ;;
+		esac
+	done
 	archs >/dev/null
 	check_cli
 	check_region
 	check_credentials
-	delete "$@"
+	delete
 	;;
 *)
 	usage >&2
