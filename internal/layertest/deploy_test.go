@@ -394,3 +394,49 @@ func TestDeployHelpAndBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployDeleteAsksOnTerminal answers deploy.sh's question through a
+// pseudo-terminal made by script(1) (util-linux); it is skipped without it.
+func TestDeployDeleteAsksOnTerminal(t *testing.T) {
+	needAWSCLI(t)
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed; cannot give deploy.sh a terminal")
+	}
+	tests := []struct {
+		answer      string
+		wantDeleted int
+		wantOut     string
+	}{
+		{"yes", 3, "Deleted otel-lambda-extension-arm64 version 1"},
+		{"no", 0, "Not deleted."},
+		{"", 0, "Not deleted."},
+	}
+	for _, tt := range tests {
+		t.Run("answer "+tt.answer, func(t *testing.T) {
+			d := newDeployEnv(t)
+			d.fake.seed("otel-lambda-extension-x86_64", 2)
+			d.fake.seed("otel-lambda-extension-arm64", 1)
+			ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
+			defer cancel()
+			// -e returns the child's exit status; the log goes to /dev/null.
+			cmd := exec.CommandContext(ctx, scriptCmd, "-q", "-e", "-c", "'"+repoFile(t, "deploy.sh")+"' delete", "/dev/null")
+			cmd.Env = d.env
+			cmd.Dir = t.TempDir()
+			cmd.Stdin = strings.NewReader(tt.answer + "\n")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.WaitDelay = 5 * time.Second
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("deploy.sh delete on a terminal: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "Type \"yes\" to confirm") || !strings.Contains(string(out), tt.wantOut) {
+				t.Errorf("output = %q; want the question and %q", out, tt.wantOut)
+			}
+			if got := len(d.fake.callsOf("DeleteLayerVersion")); got != tt.wantDeleted {
+				t.Errorf("delete calls = %d; want %d", got, tt.wantDeleted)
+			}
+		})
+	}
+}

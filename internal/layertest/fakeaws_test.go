@@ -174,8 +174,17 @@ func (f *fakeAWS) denied(w http.ResponseWriter, r *http.Request) {
 }
 
 // sts serves GetCallerIdentity in the query protocol (form in, XML out),
-// which is what both CLI versions send.
+// which is what both CLI versions send today, and in the JSON protocol
+// (X-Amz-Target) in case a newer CLI switches STS over.
 func (f *fakeAWS) sts(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetCallerIdentity") {
+		f.mu.Lock()
+		f.calls = append(f.calls, awsCall{Op: "GetCallerIdentity"})
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		fmt.Fprintf(w, `{"Arn":"arn:aws:iam::%[1]s:user/layertest","UserId":"AIDALAYERTEST","Account":"%[1]s"}`, fakeAccount)
+		return
+	}
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("Action") != "GetCallerIdentity" {
 		f.mu.Lock()
 		f.unexpected = append(f.unexpected, "STS "+r.PostForm.Encode())
