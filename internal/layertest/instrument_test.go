@@ -443,7 +443,7 @@ func TestInstrumentAutoInstrumentation(t *testing.T) {
 			layout:   layout{files: map[string]string{"bin/opentelemetry-instrument": "#!/nonexistent/python\n"}},
 			set:      map[string]string{"PYTHONPATH": "/var/runtime"},
 			wantArgv: []string{"{rt}", "{sb}/bin/opentelemetry-instrument", "{rt}", "/var/runtime/bootstrap.py"},
-			want:     map[string]string{"PYTHONPATH": "/var/runtime", "OTEL_PROPAGATORS": "<unset>"},
+			want:     map[string]string{"PYTHONPATH": "/var/runtime:{sb}", "OTEL_PROPAGATORS": "<unset>"},
 		},
 		{
 			name: "python in task root", runtime: "var/lang/bin/python3.13", execEnv: "AWS_Lambda_python3.13",
@@ -454,9 +454,12 @@ func TestInstrumentAutoInstrumentation(t *testing.T) {
 		},
 		{
 			name: "python in a layer, detected by command name", runtime: "var/lang/bin/python3.9",
-			layout:   layout{files: map[string]string{"opt/python/bin/opentelemetry-instrument": "#!/nonexistent/python\n"}},
+			layout: layout{
+				dirs:  []string{"opt/python/lib/python3.9/site-packages"},
+				files: map[string]string{"opt/python/bin/opentelemetry-instrument": "#!/nonexistent/python\n"},
+			},
 			wantArgv: []string{"{rt}", "{sb}/opt/python/bin/opentelemetry-instrument", "{rt}", "/var/runtime/bootstrap.py"},
-			want:     map[string]string{"PYTHONPATH": "{sb}/opt/python"},
+			want:     map[string]string{"PYTHONPATH": "{sb}/opt/python:{sb}/opt/python/lib/python3.9/site-packages"},
 		},
 		{
 			name: "python without opentelemetry-instrument", runtime: "var/lang/bin/python3.12", execEnv: "AWS_Lambda_python3.12",
