@@ -36,8 +36,8 @@ const bytesPerMB = 1 << 20
 type resource struct {
 	// Detected at start, never changed.
 	region, functionName, functionVersion, serviceName string
-	maxMemory                                           int64 // bytes; 0 = unknown
-	user                                                []keyValue
+	maxMemory                                          int64 // bytes; 0 = unknown
+	user                                               []keyValue
 
 	mu      sync.Mutex
 	account string      // cloud.account.id, "" until known
