@@ -778,7 +778,7 @@ func (t *telemetry) report(o *batchOut, ts int64, inv *invocation, rec *platform
 
 // phaseDone handles the end of init or restore: attach the phase span to
 // the invocation in progress (an on-demand cold start or a SnapStart restore
-// happens for it), keep it for the next platform.start, or, for
+// happens for it) or keep it for the next platform.start; or, for
 // provisioned concurrency (init long before any invocation), emit it as its
 // own trace.
 func (t *telemetry) phaseDone(o *batchOut, ps phaseSpan) {
@@ -790,7 +790,9 @@ func (t *telemetry) phaseDone(o *batchOut, ps phaseSpan) {
 		t.emitPhase(o, &ps, nil)
 		return
 	}
-	if cur := t.lifeCur; cur != nil && !cur.done && !cur.spanDone {
+	// Attach now only if platform.start was seen: it may still bring the
+	// invocation's span id (tracing.spanId), and ids never change once used.
+	if cur := t.lifeCur; cur != nil && cur.start != 0 && !cur.done && !cur.spanDone {
 		t.emitPhase(o, &ps, cur)
 		return
 	}
