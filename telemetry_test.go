@@ -1099,3 +1099,96 @@ func TestAppendAnyJSON(t *testing.T) {
 		}
 	}
 }
+
+// telBenchBatches returns n typical batches with distinct request ids: the
+// invocation's start, 8 Node.js text lines, 2 JSON lines, runtimeDone, and
+// the previous invocation's report (13 events).
+func telBenchBatches(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		id := fmt.Sprintf("6f7f0961-83c2-4f6d-8d93-%012d", i)
+		prev := fmt.Sprintf("6f7f0961-83c2-4f6d-8d93-%012d", (i+n-1)%n)
+		var b bytes.Buffer
+		b.WriteString(`[{"time":"2024-05-01T10:00:05.000Z","type":"platform.report","record":{"requestId":"` + prev + `","status":"success","metrics":{"durationMs":31.0,"billedDurationMs":32,"memorySizeMB":128,"maxMemoryUsedMB":74},"spans":[{"name":"extensionOverhead","start":"2024-05-01T10:00:04.990Z","durationMs":2.0}]}},`)
+		b.WriteString(`{"time":"2024-05-01T10:00:05.000Z","type":"platform.start","record":{"requestId":"` + id + `","version":"$LATEST","tracing":{"spanId":"4bf92f3577b34da6","type":"X-Amzn-Trace-Id","value":"Root=1-66321245-1e2c502e358361800241fd45;Parent=53995c3f42cd8ad8;Sampled=1"}}},`)
+		for j := 0; j < 8; j++ {
+			fmt.Fprintf(&b, `{"time":"2024-05-01T10:00:05.004Z","type":"function","record":"2024-05-01T10:00:05.004Z\t%s\tINFO\tprocessing item %d of the order"},`, id, j)
+		}
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&b, `{"time":"2024-05-01T10:00:05.010Z","type":"function","record":{"timestamp":"2024-05-01T10:00:05.010Z","level":"INFO","requestId":"%s","message":"charged card","amount":12.5,"currency":"EUR"}},`, id)
+		}
+		b.WriteString(`{"time":"2024-05-01T10:00:05.031Z","type":"platform.runtimeDone","record":{"requestId":"` + id + `","status":"success","spans":[{"name":"responseLatency","start":"2024-05-01T10:00:05.000Z","durationMs":30.0},{"name":"responseDuration","start":"2024-05-01T10:00:05.030Z","durationMs":0.5}],"metrics":{"durationMs":31.0,"producedBytes":52}}}]`)
+		out[i] = b.Bytes()
+	}
+	return out
+}
+
+const telBenchEvents = 13
+
+// BenchmarkTelemetryBatch measures converting a typical batch through
+// ServeHTTP (in process, no socket) into the three OTLP chunks.
+func BenchmarkTelemetryBatch(b *testing.B) {
+	// 2 × maxTrackedInvocations ids: every batch meets a forgotten id, as
+	// in production, instead of an invocation whose span was already sent.
+	batches := telBenchBatches(2 * maxTrackedInvocations)
+	cfg := telConfig()
+	tel := newTelemetry(cfg, detectResource(cfg, telLambdaEnv(nil)), func(signal, []byte, int) {}, newLogger(io.Discard, levelInfo))
+	i := 0
+	serve := func() {
+		body := batches[i%len(batches)]
+		i++
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		tel.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*telBenchEvents), "ns/event")
+	b.ReportMetric(testing.AllocsPerRun(50, serve)/telBenchEvents, "allocs/event")
+}
+
+// BenchmarkRuntimeDoneToSink measures the time from ServeHTTP receiving a
+// batch that ends an invocation to that invocation's span being in the
+// sink: in process, and over loopback HTTP (what Lambda's POST costs).
+func BenchmarkRuntimeDoneToSink(b *testing.B) {
+	batches := make([][]byte, 2*maxTrackedInvocations)
+	for i := range batches {
+		id := fmt.Sprintf("0b3d7c4e-2a51-4d26-9f0e-%012d", i)
+		batches[i] = []byte(`[{"time":"2024-05-01T10:00:05.000Z","type":"platform.start","record":{"requestId":"` + id + `"}},` +
+			`{"time":"2024-05-01T10:00:05.031Z","type":"platform.runtimeDone","record":{"requestId":"` + id + `","status":"success","spans":[{"name":"responseLatency","start":"2024-05-01T10:00:05.000Z","durationMs":30.0}],"metrics":{"durationMs":31.0}}}]`)
+	}
+	for _, mode := range []string{"inproc", "loopback"} {
+		b.Run(mode, func(b *testing.B) {
+			var t0 time.Time
+			var total time.Duration
+			cfg := telConfig()
+			tel := newTelemetry(cfg, detectResource(cfg, telLambdaEnv(nil)), func(sig signal, _ []byte, _ int) {
+				if sig == sigTraces {
+					total += time.Since(t0)
+				}
+			}, newLogger(io.Discard, levelInfo))
+			var srv *httptest.Server
+			if mode == "loopback" {
+				srv = httptest.NewServer(tel)
+				defer srv.Close()
+			}
+			i := 0
+			for b.Loop() {
+				body := batches[i%len(batches)]
+				i++
+				t0 = time.Now()
+				if srv == nil {
+					tel.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+					continue
+				}
+				resp, err := telClient.Post(srv.URL, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns-to-sink")
+		})
+	}
+}
