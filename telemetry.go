@@ -581,6 +581,12 @@ func (t *telemetry) currentFor() *invocation {
 
 func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRecord) {
 	cfg := &t.cfg.Telemetry
+	// at is ts for spans and metrics, which need a time; a log record
+	// keeps 0, "unknown".
+	at := ts
+	if at <= 0 {
+		at = o.observedTime
+	}
 	failed := rec.Status != "" && rec.Status != "success"
 	sev := sevInfo
 	if failed {
@@ -590,23 +596,23 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 	text := o.text[:0]
 	switch typ {
 	case "platform.initStart":
-		t.initStart, t.initType = ts, rec.InitializationType
+		t.initStart, t.initType = at, rec.InitializationType
 		t.streamCur = nil // lines from here on belong to the init phase
-		t.count(o, mColdstarts, ts, ts)
+		t.count(o, mColdstarts, at, at)
 		text = append(text, "INIT_START"...)
 		text = appendField(text, "Runtime Version", rec.RuntimeVersion)
 		text = appendField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
 		text = appendField(text, "Initialization Type", rec.InitializationType)
 		text = appendField(text, "Phase", rec.Phase)
 	case "platform.restoreStart":
-		t.restoreAt = ts
+		t.restoreAt = at
 		t.streamCur = nil
-		t.count(o, mColdstarts, ts, ts)
+		t.count(o, mColdstarts, at, at)
 		text = append(text, "RESTORE_START"...)
 		text = appendField(text, "Runtime Version", rec.RuntimeVersion)
 		text = appendField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
 	case "platform.initRuntimeDone", "platform.restoreRuntimeDone":
-		ps := phaseSpan{name: "init", start: t.initStart, end: ts, status: rec.Status,
+		ps := phaseSpan{name: "init", start: t.initStart, end: at, status: rec.Status,
 			errorType: rec.ErrorType, initType: rec.InitializationType}
 		text = append(text, "INIT_RUNTIME_DONE"...)
 		if typ == "platform.restoreRuntimeDone" {
@@ -625,16 +631,16 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 			text = append(text[:0], "RESTORE_REPORT Restore Duration:"...)
 		}
 		if m := rec.Metrics; m != nil {
-			t.hist(o, mInitDuration, ts-msToNs(m.DurationMs), ts, m.DurationMs/1e3)
+			t.hist(o, mInitDuration, at-msToNs(m.DurationMs), at, m.DurationMs/1e3)
 			text = appendMs(text, m.DurationMs)
 		}
-		t.countStatus(o, rec.Status, ts, ts)
+		t.countStatus(o, rec.Status, at, at)
 		text = appendField(text, "Phase", rec.Phase)
 		text = appendField(text, "Status", rec.Status)
 		text = appendField(text, "Error Type", rec.ErrorType)
 	case "platform.start":
 		inv = t.invocation(rec.RequestID)
-		inv.start = ts
+		inv.start = at
 		if rec.Tracing != nil {
 			inv.applyTracing(rec.Tracing.Value, rec.Tracing.SpanID)
 		}
@@ -648,7 +654,7 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 		text = appendField(text, "Version", rec.Version)
 	case "platform.runtimeDone":
 		inv = t.invocation(rec.RequestID)
-		t.endInvocation(o, ts, inv, rec)
+		t.endInvocation(o, at, inv, rec)
 		text = append(text, "END RequestId: "...)
 		text = append(text, rec.RequestID...)
 		if failed {
@@ -657,7 +663,7 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 		}
 	case "platform.report":
 		inv = t.invs[rec.RequestID]
-		t.report(o, ts, inv, rec)
+		t.report(o, at, inv, rec)
 		text = append(text, "REPORT RequestId: "...)
 		text = append(text, rec.RequestID...)
 		if m := rec.Metrics; m != nil {
@@ -968,7 +974,7 @@ type logRec struct {
 // appendLog appends a LogRecord as field 2 of ScopeLogs.
 func (t *telemetry) appendLog(o *batchOut, lr logRec) {
 	b, start := openLen(o.logs, 2)
-	b = appendFixed64(b, 1, uint64(lr.time))
+	b = appendFixed64(b, 1, uint64(max(lr.time, 0)))
 	b = appendVarint(b, 2, uint64(lr.sev))
 	text := lr.sevText
 	if text == "" && lr.sev != 0 {
@@ -1019,8 +1025,11 @@ type spanRec struct {
 
 // appendSpan appends a Span as field 2 of ScopeSpans.
 func (o *batchOut) appendSpan(sp *spanRec) {
-	if sp.start == 0 {
-		sp.start = o.observedTime
+	if sp.end <= 0 {
+		sp.end = o.observedTime
+	}
+	if sp.start <= 0 {
+		sp.start = sp.end
 	}
 	if sp.end < sp.start {
 		sp.end = sp.start
