@@ -269,8 +269,7 @@ type telemetry struct {
 	lifeCur     *invocation // last invokeStarted from the lifecycle
 	coldPending bool        // the next invocation is the sandbox's first
 	initStart   int64       // last platform.initStart time
-	initType    string
-	restoreAt   int64 // last platform.restoreStart time
+	restoreAt   int64       // last platform.restoreStart time
 	pending     *phaseSpan
 	waiters     map[string]chan struct{}
 	waitOrder   [maxTrackedInvocations]string
@@ -579,6 +578,9 @@ func (t *telemetry) currentFor() *invocation {
 	return t.lifeCur
 }
 
+// platform converts one platform event into its log record (always for
+// failures and logsDropped, else with PlatformLogs), metrics and spans.
+// Called with mu held.
 func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRecord) {
 	cfg := &t.cfg.Telemetry
 	// at is ts for spans and metrics, which need a time; a log record
@@ -596,7 +598,7 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 	text := o.text[:0]
 	switch typ {
 	case "platform.initStart":
-		t.initStart, t.initType = at, rec.InitializationType
+		t.initStart = at
 		t.streamCur = nil // lines from here on belong to the init phase
 		t.count(o, mColdstarts, at, at)
 		text = append(text, "INIT_START"...)
