@@ -39,10 +39,10 @@ func FuzzTelemetryBatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		cap := &telCapture{}
-		logs := &syncBuffer{}
+		logs := &telLogBuf{}
 		cfg := telConfig()
 		tel := newTelemetry(cfg, detectResource(cfg, telLambdaEnv(nil)), cap.sink, newLogger(logs, levelDebug))
-		tel.invokeStarted("6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01", arnA, xrayA, time.Now().Add(time.Second))
+		tel.invokeStarted("6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01", telArnA, telXrayA, time.Now().Add(time.Second))
 		rec := httptest.NewRecorder()
 		tel.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/telemetry", bytes.NewReader(body)))
 		if rec.Code != http.StatusOK {

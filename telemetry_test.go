@@ -110,19 +110,19 @@ func (c *telCapture) check(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log destination.
-type syncBuffer struct {
+// telLogBuf is a goroutine-safe log destination.
+type telLogBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *telLogBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *telLogBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -141,7 +141,7 @@ type telHarness struct {
 	tel  *telemetry
 	cap  *telCapture
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *telLogBuf
 }
 
 func newTelHarness(t testing.TB, mod func(*Config)) *telHarness {
@@ -149,7 +149,7 @@ func newTelHarness(t testing.TB, mod func(*Config)) *telHarness {
 	if mod != nil {
 		mod(cfg)
 	}
-	h := &telHarness{cap: &telCapture{}, logs: &syncBuffer{}}
+	h := &telHarness{cap: &telCapture{}, logs: &telLogBuf{}}
 	res := detectResource(cfg, telLambdaEnv(nil))
 	h.tel = newTelemetry(cfg, res, h.cap.sink, newLogger(h.logs, levelDebug))
 	h.srv = httptest.NewServer(h.tel)
@@ -260,7 +260,7 @@ func (c *telCapture) logByBody(t *testing.T, prefix string) *logspb.LogRecord {
 	return nil
 }
 
-func isClosed(ch <-chan struct{}) bool {
+func telIsClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
 		return true
@@ -270,25 +270,25 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 const (
-	reqA    = "6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01"
-	reqB    = "0b3d7c4e-2a51-4d26-9f0e-2a1f5cb3e7d2"
-	arnA    = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live"
-	traceA  = "66321240a3ce929d0e0e4736b6ac8e51"
-	spanA   = "4bf92f3577b34da6"
-	parentA = "53995c3f42cd8ad8"
-	xrayA   = "Root=1-66321240-a3ce929d0e0e4736b6ac8e51;Parent=53995c3f42cd8ad8;Sampled=1"
+	telReqA    = "6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01"
+	telReqB    = "0b3d7c4e-2a51-4d26-9f0e-2a1f5cb3e7d2"
+	telArnA    = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live"
+	telTraceA  = "66321240a3ce929d0e0e4736b6ac8e51"
+	telSpanA   = "4bf92f3577b34da6"
+	telParentA = "53995c3f42cd8ad8"
+	telXrayA   = "Root=1-66321240-a3ce929d0e0e4736b6ac8e51;Parent=53995c3f42cd8ad8;Sampled=1"
 )
 
 func TestTelemetryColdStart(t *testing.T) {
 	h := newTelHarness(t, nil)
 	// The lifecycle sees INVOKE before the first batch arrives.
-	h.tel.invokeStarted(reqA, arnA, xrayA, time.Date(2024, 5, 1, 10, 0, 3, 520e6, time.UTC))
-	done := h.tel.runtimeDone(reqA)
-	if isClosed(done) {
+	h.tel.invokeStarted(telReqA, telArnA, telXrayA, time.Date(2024, 5, 1, 10, 0, 3, 520e6, time.UTC))
+	done := h.tel.runtimeDone(telReqA)
+	if telIsClosed(done) {
 		t.Fatal("runtimeDone channel closed before any batch")
 	}
 	h.postFile(t, "cold_start.json")
-	if !isClosed(done) {
+	if !telIsClosed(done) {
 		t.Fatal("runtimeDone channel still open after the batch with runtimeDone was answered")
 	}
 	c := h.cap
@@ -299,14 +299,14 @@ func TestTelemetryColdStart(t *testing.T) {
 
 	// Spans.
 	inv := c.spanByName(t, "orders-api")
-	if got := telHex(inv.TraceId); got != traceA {
-		t.Errorf("trace id: got %v; want %v", got, traceA)
+	if got := telHex(inv.TraceId); got != telTraceA {
+		t.Errorf("trace id: got %v; want %v", got, telTraceA)
 	}
-	if got := telHex(inv.SpanId); got != spanA {
-		t.Errorf("span id: got %v; want %v", got, spanA)
+	if got := telHex(inv.SpanId); got != telSpanA {
+		t.Errorf("span id: got %v; want %v", got, telSpanA)
 	}
-	if got := telHex(inv.ParentSpanId); got != parentA {
-		t.Errorf("parent: got %v; want %v", got, parentA)
+	if got := telHex(inv.ParentSpanId); got != telParentA {
+		t.Errorf("parent: got %v; want %v", got, telParentA)
 	}
 	if inv.Kind != tracepb.Span_SPAN_KIND_SERVER {
 		t.Errorf("kind: got %v; want SERVER", inv.Kind)
@@ -321,13 +321,13 @@ func TestTelemetryColdStart(t *testing.T) {
 		t.Errorf("flags: got %#x; want %#x", got, want)
 	}
 	a := telAttrs(inv.Attributes)
-	want := map[string]string{"faas.invocation_id": reqA, "faas.coldstart": "bool:true", "aws.lambda.invoked_arn": arnA}
+	want := map[string]string{"faas.invocation_id": telReqA, "faas.coldstart": "bool:true", "aws.lambda.invoked_arn": telArnA}
 	if fmt.Sprint(a) != fmt.Sprint(want) {
 		t.Errorf("attributes: got %v; want %v", a, want)
 	}
 
 	ini := c.spanByName(t, "init")
-	if telHex(ini.TraceId) != traceA || telHex(ini.ParentSpanId) != spanA {
+	if telHex(ini.TraceId) != telTraceA || telHex(ini.ParentSpanId) != telSpanA {
 		t.Errorf("init span: trace %v parent %v; want the invocation's", telHex(ini.TraceId), telHex(ini.ParentSpanId))
 	}
 	if ini.Kind != tracepb.Span_SPAN_KIND_INTERNAL || ini.StartTimeUnixNano != telTime("2024-05-01T10:00:00.101Z") ||
@@ -346,7 +346,7 @@ func TestTelemetryColdStart(t *testing.T) {
 		{"runtimeOverhead", "2024-05-01T10:00:00.770Z", "2024-05-01T10:00:00.77075Z"},
 	} {
 		s := c.spanByName(t, cs.name)
-		if telHex(s.TraceId) != traceA || telHex(s.ParentSpanId) != spanA || len(s.SpanId) != 8 {
+		if telHex(s.TraceId) != telTraceA || telHex(s.ParentSpanId) != telSpanA || len(s.SpanId) != 8 {
 			t.Errorf("%s: trace %v parent %v", cs.name, telHex(s.TraceId), telHex(s.ParentSpanId))
 		}
 		if s.StartTimeUnixNano != telTime(cs.start) || s.EndTimeUnixNano != telTime(cs.end) {
@@ -376,17 +376,17 @@ func TestTelemetryColdStart(t *testing.T) {
 	if len(c.logs) != 11 {
 		t.Errorf("log records: got %v; want 11", len(c.logs))
 	}
-	l := c.logByBody(t, "2024-05-01T10:00:00.530Z\t"+reqA+"\tINFO\tcreating order 1042")
-	telCheckLog(t, l, 9, "INFO", "function", reqA, traceA, spanA)
+	l := c.logByBody(t, "2024-05-01T10:00:00.530Z\t"+telReqA+"\tINFO\tcreating order 1042")
+	telCheckLog(t, l, 9, "INFO", "function", telReqA, telTraceA, telSpanA)
 	if l.TimeUnixNano != telTime("2024-05-01T10:00:00.530Z") || l.ObservedTimeUnixNano == 0 || l.Flags != 1 {
 		t.Errorf("times/flags: got %v %v %v", l.TimeUnixNano, l.ObservedTimeUnixNano, l.Flags)
 	}
-	telCheckLog(t, c.logByBody(t, "2024-05-01T10:00:00.600Z"), 13, "WARN", "function", reqA, traceA, spanA)
+	telCheckLog(t, c.logByBody(t, "2024-05-01T10:00:00.600Z"), 13, "WARN", "function", telReqA, telTraceA, telSpanA)
 	// Lines written during init belong to no invocation.
 	telCheckLog(t, c.logByBody(t, "2024-05-01T10:00:00.310Z"), 9, "INFO", "function", "", "", "")
 	telCheckLog(t, c.logByBody(t, "otel-lambda-extension: INFO listening"), 9, "INFO", "extension", "", "", "")
-	st := c.logByBody(t, "START RequestId: "+reqA+" Version: $LATEST")
-	telCheckLog(t, st, 9, "INFO", "platform.start", reqA, traceA, spanA)
+	st := c.logByBody(t, "START RequestId: "+telReqA+" Version: $LATEST")
+	telCheckLog(t, st, 9, "INFO", "platform.start", telReqA, telTraceA, telSpanA)
 	if st.EventName != "platform.start" {
 		t.Errorf("event name: got %v; want platform.start", st.EventName)
 	}
@@ -394,7 +394,7 @@ func TestTelemetryColdStart(t *testing.T) {
 	c.logByBody(t, "EXTENSION Name: otel-lambda-extension State: Ready Events: [INVOKE, SHUTDOWN]")
 	c.logByBody(t, "TELEMETRY Name: otel-lambda-extension State: Subscribed Types: [platform, function, extension]")
 	c.logByBody(t, "INIT_REPORT Init Duration: 411.50 ms Phase: init Status: success")
-	telCheckLog(t, c.logByBody(t, "END RequestId: "+reqA), 9, "INFO", "platform.runtimeDone", reqA, traceA, spanA)
+	telCheckLog(t, c.logByBody(t, "END RequestId: "+telReqA), 9, "INFO", "platform.runtimeDone", telReqA, telTraceA, telSpanA)
 
 	// The account id came from the invoked ARN.
 	if got := h.tel.res.accountID(); got != "123456789012" {
@@ -472,9 +472,9 @@ func telCheckHist(t *testing.T, m *metricspb.Metric, unit string, v float64, buc
 
 func TestTelemetryWarmInvoke(t *testing.T) {
 	h := newTelHarness(t, nil)
-	h.tel.invokeStarted(reqA, arnA, xrayA, time.Time{})
+	h.tel.invokeStarted(telReqA, telArnA, telXrayA, time.Time{})
 	h.postFile(t, "cold_start.json")
-	h.tel.invokeStarted(reqB, arnA, "Root=1-66321245-1e2c502e358361800241fd45;Sampled=0", time.Time{})
+	h.tel.invokeStarted(telReqB, telArnA, "Root=1-66321245-1e2c502e358361800241fd45;Sampled=0", time.Time{})
 	h.cap.mu.Lock()
 	h.cap.spans, h.cap.metrics, h.cap.logs = nil, nil, nil
 	h.cap.mu.Unlock()
@@ -487,11 +487,11 @@ func TestTelemetryWarmInvoke(t *testing.T) {
 	telCheckHist(t, c.metric(t, "faas.mem_usage"), "By", 74*1048576, 1, memBounds)
 	telCheckHist(t, c.metric(t, "aws.lambda.billed_duration"), "s", 0.252, 7, durationBounds)
 	eo := c.spanByName(t, "extensionOverhead")
-	if telHex(eo.TraceId) != traceA || telHex(eo.ParentSpanId) != spanA {
+	if telHex(eo.TraceId) != telTraceA || telHex(eo.ParentSpanId) != telSpanA {
 		t.Errorf("extensionOverhead: got trace %v parent %v", telHex(eo.TraceId), telHex(eo.ParentSpanId))
 	}
-	rep := c.logByBody(t, "REPORT RequestId: "+reqA+" Duration: 251.25 ms Billed Duration: 252.00 ms Memory Size: 128 MB Max Memory Used: 74 MB Init Duration: 411.50 ms")
-	telCheckLog(t, rep, 9, "INFO", "platform.report", reqA, traceA, spanA)
+	rep := c.logByBody(t, "REPORT RequestId: "+telReqA+" Duration: 251.25 ms Billed Duration: 252.00 ms Memory Size: 128 MB Max Memory Used: 74 MB Init Duration: 411.50 ms")
+	telCheckLog(t, rep, 9, "INFO", "platform.report", telReqA, telTraceA, telSpanA)
 
 	// B: not sampled, no parent, no spanId: the span id is ours.
 	b := c.spanByName(t, "orders-api")
@@ -505,7 +505,7 @@ func TestTelemetryWarmInvoke(t *testing.T) {
 		t.Errorf("B faas.coldstart: got %v; want false", got)
 	}
 	l := c.logByBody(t, "2024-05-01T10:00:05.004Z")
-	telCheckLog(t, l, 9, "INFO", "function", reqB, telHex(b.TraceId), telHex(b.SpanId))
+	telCheckLog(t, l, 9, "INFO", "function", telReqB, telHex(b.TraceId), telHex(b.SpanId))
 	if l.Flags != 0 {
 		t.Errorf("B log flags: got %v; want 0 (not sampled)", l.Flags)
 	}
@@ -716,7 +716,7 @@ func TestTelemetryShutdown(t *testing.T) {
 	h := newTelHarness(t, nil)
 	const id = "12121212-3434-4567-89ab-cdef01234567"
 	deadline := time.Date(2024, 5, 1, 13, 0, 3, 0, time.UTC)
-	h.tel.invokeStarted(id, arnA, xrayA, deadline)
+	h.tel.invokeStarted(id, telArnA, telXrayA, deadline)
 	h.postFile(t, "logs_dropped.json")
 	h.tel.shutdown("spindown") // nothing failed: nothing logged
 	h.cap.mu.Lock()
@@ -731,20 +731,20 @@ func TestTelemetryShutdown(t *testing.T) {
 	}
 
 	h2 := newTelHarness(t, nil)
-	h2.tel.invokeStarted(id, arnA, xrayA, deadline)
+	h2.tel.invokeStarted(id, telArnA, telXrayA, deadline)
 	h2.tel.shutdown("TIMEOUT")
 	c := h2.cap
 	c.check(t)
 	s = c.spanByName(t, "orders-api")
-	if s.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || s.Status.GetMessage() != "Shutdown.TIMEOUT" || telHex(s.TraceId) != traceA {
+	if s.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || s.Status.GetMessage() != "Shutdown.TIMEOUT" || telHex(s.TraceId) != telTraceA {
 		t.Errorf("timeout span: got %v", s)
 	}
 	l := c.logByBody(t, "SHUTDOWN Reason: TIMEOUT RequestId: "+id+" did not finish")
-	telCheckLog(t, l, 17, "ERROR", "platform.shutdown", id, traceA, telHex(s.SpanId))
+	telCheckLog(t, l, 17, "ERROR", "platform.shutdown", id, telTraceA, telHex(s.SpanId))
 
 	// The waiter of an invocation that never finished is released by its
 	// caller's own timeout, not by shutdown: it stays open.
-	if isClosed(h2.tel.runtimeDone(id)) {
+	if telIsClosed(h2.tel.runtimeDone(id)) {
 		t.Error("runtimeDone closed without platform.runtimeDone")
 	}
 }
@@ -862,7 +862,7 @@ func TestTelemetrySwitches(t *testing.T) {
 	h := newTelHarness(t, func(c *Config) {
 		c.Telemetry.PlatformLogs, c.Telemetry.PlatformSpans, c.Telemetry.PlatformMetrics = false, false, false
 	})
-	h.tel.invokeStarted(reqA, arnA, xrayA, time.Time{})
+	h.tel.invokeStarted(telReqA, telArnA, telXrayA, time.Time{})
 	h.postFile(t, "cold_start.json")
 	c := h.cap
 	c.check(t)
@@ -873,8 +873,8 @@ func TestTelemetrySwitches(t *testing.T) {
 		t.Errorf("log records: got %v; want the 4 function/extension lines", len(c.logs))
 	}
 	// Without a platform span, logs still carry the invocation's context.
-	telCheckLog(t, c.logByBody(t, "2024-05-01T10:00:00.530Z"), 9, "INFO", "function", reqA, traceA, spanA)
-	if !isClosed(h.tel.runtimeDone(reqA)) {
+	telCheckLog(t, c.logByBody(t, "2024-05-01T10:00:00.530Z"), 9, "INFO", "function", telReqA, telTraceA, telSpanA)
+	if !telIsClosed(h.tel.runtimeDone(telReqA)) {
 		t.Error("runtimeDone must not depend on PlatformSpans")
 	}
 }
@@ -883,12 +883,12 @@ func TestTelemetryFunctionTypeOnly(t *testing.T) {
 	// Subscribed to function logs only: no platform.start, so lines without
 	// a request id use the invocation the lifecycle started.
 	h := newTelHarness(t, func(c *Config) { c.Telemetry.Types = []string{"function"} })
-	h.tel.invokeStarted(reqA, arnA, xrayA, time.Time{})
+	h.tel.invokeStarted(telReqA, telArnA, telXrayA, time.Time{})
 	body := `[{"time":"2024-05-01T10:00:00.530Z","type":"function","record":"plain line"}]`
 	h.post(t, []byte(body))
 	h.cap.check(t)
 	l := h.cap.logByBody(t, "plain line")
-	if a := telAttrs(l.Attributes); a["faas.invocation_id"] != reqA || telHex(l.TraceId) != traceA || len(l.SpanId) != 8 {
+	if a := telAttrs(l.Attributes); a["faas.invocation_id"] != telReqA || telHex(l.TraceId) != telTraceA || len(l.SpanId) != 8 {
 		t.Errorf("got %v trace %v span %v", a, telHex(l.TraceId), telHex(l.SpanId))
 	}
 }
@@ -925,7 +925,7 @@ func TestTelemetrySubscribe(t *testing.T) {
 				io.WriteString(w, tt.body)
 			}))
 			defer fake.Close()
-			logs := &syncBuffer{}
+			logs := &telLogBuf{}
 			tel := newTelemetry(telConfig(), detectResource(telConfig(), telLambdaEnv(nil)), func(signal, []byte, int) {}, newLogger(logs, levelInfo))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -1000,7 +1000,7 @@ func TestTelemetryRuntimeDoneChannel(t *testing.T) {
 		errc := make(chan int, 1)
 		go func() { errc <- h.post(t, batch) }()
 		<-h.cap.entered // the span is being handed over
-		if isClosed(ch) {
+		if telIsClosed(ch) {
 			t.Fatal("closed before the sink returned")
 		}
 		close(h.cap.block)
@@ -1018,10 +1018,10 @@ func TestTelemetryRuntimeDoneChannel(t *testing.T) {
 	t.Run("already done", func(t *testing.T) {
 		h := newTelHarness(t, nil)
 		h.postFile(t, "timeout.json")
-		if !isClosed(h.tel.runtimeDone("d4e5f6a7-1111-4222-8333-444455556666")) {
+		if !telIsClosed(h.tel.runtimeDone("d4e5f6a7-1111-4222-8333-444455556666")) {
 			t.Error("runtimeDone of a finished request is not closed")
 		}
-		if isClosed(h.tel.runtimeDone("99999999-1111-4222-8333-444455556666")) || isClosed(h.tel.runtimeDone("")) {
+		if telIsClosed(h.tel.runtimeDone("99999999-1111-4222-8333-444455556666")) || telIsClosed(h.tel.runtimeDone("")) {
 			t.Error("unknown id closed")
 		}
 	})
