@@ -481,13 +481,6 @@ func grpcAnswer(hdr, trailers map[string]string, msg []byte) func(w http.Respons
 	}
 }
 
-func partialSuccess(rejected int64, msg string) []byte {
-	b, ps := openLen(nil, 1)
-	b = appendVarint(b, 1, uint64(rejected))
-	b = appendString(b, 2, msg)
-	return closeLen(b, ps)
-}
-
 func statusDetails(s rpcStatus) string {
 	return base64.RawStdEncoding.EncodeToString(appendRPCStatus(nil, s))
 }

@@ -18,7 +18,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -270,14 +269,6 @@ func listen(host string, port int, what, variable string) (net.Listener, error) 
 	return nil, &startError{"Extension.ListenerFailed", fmt.Errorf("%s on %s: %w", what, addr, err)}
 }
 
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 // runExtension is the extension proper, once we know we are inside Lambda.
 func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) string, stderr io.Writer) int {
 	t0 := time.Now()
@@ -379,7 +370,7 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 	x := &extension{cfg: cfg, lg: lg, api: api, kick: make(chan struct{}, 1)}
 	x.res = detectResource(cfg, getenv)
 	x.st = &stats{}
-	x.ring = newRing(cfg.Buffer.MaxBytes, x.st, lg)
+	x.ring = newRing(cfg, x.st, lg)
 	exp, err := newExporter(cfg, x.ring, x.st, lg)
 	if err != nil {
 		return nil, err
@@ -465,16 +456,6 @@ func (x *extension) logDestinations() {
 		x.lg.infof("Telemetry API logs go to OpenObserve %s, organization %s, stream %s", redactURL(x.cfg.O2.Endpoint), x.cfg.O2.OrgID, x.cfg.O2.Stream)
 	}
 	x.lg.infof("flush strategy %s", x.cfg.Flush.Strategy)
-}
-
-// redactURL drops any user:password from a URL before it is logged.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	u.User = url.User("REDACTED")
-	return u.String()
 }
 
 // staleAfter is how long a freeze may last before the exporter's keep-alive
@@ -607,9 +588,12 @@ const shutdownMargin = 150 * time.Millisecond
 
 func (x *extension) finalFlush(end time.Time, why string) {
 	res := x.flush(end, why)
-	if !x.ring.empty() {
-		x.lg.warnf("Final flush incomplete: %s", x.st.summary())
-	} else if res.err == nil {
+	switch {
+	case !x.ring.empty():
+		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs))
+	case res.dropped > 0:
+		x.lg.warnf("Final flush completed, %d records dropped", res.dropped)
+	default:
 		x.lg.infof("Final flush completed successfully")
 	}
 	x.lg.infof("%s", x.st.summary())

@@ -39,11 +39,10 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(extensionName, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print our own usage, once
-	var help, showVersion, healthCheck bool
+	var help, showVersion bool
 	fs.BoolVar(&help, "help", false, "")
 	fs.BoolVar(&help, "h", false, "")
 	fs.BoolVar(&showVersion, "version", false, "")
-	fs.BoolVar(&healthCheck, "health-check", false, "")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -62,14 +61,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case showVersion:
 		fmt.Fprintf(stdout, "%s %s (commit %s, %s)\n", extensionName, version, commit, runtime.Version())
 		return 0
-	case healthCheck:
-		return runHealthCheck(ctx, getenv, stdout, stderr)
 	}
 	api := getenv("AWS_LAMBDA_RUNTIME_API")
 	if api == "" {
 		fmt.Fprintf(stderr, "%s: this is an AWS Lambda extension and runs inside Lambda, started from a layer as /opt/extensions/%s; "+
 			"AWS_LAMBDA_RUNTIME_API is not set, so there is no Lambda here to serve. "+
-			"Try it locally with ./build.sh demo, check a configuration with --health-check, or see --help.\n", extensionName, extensionName)
+			"Try it locally with ./build.sh demo, or see --help.\n", extensionName, extensionName)
 		return 1
 	}
 	return runExtension(ctx, api, getenv, stderr)
