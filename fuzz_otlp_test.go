@@ -92,6 +92,66 @@ func FuzzValidate(f *testing.F) {
 			if err != nil || n2 != countItems(m) {
 				t.Fatalf("validateRequest(re-marshalled) = %d, %v; want %d, nil", n2, err, countItems(m))
 			}
+			// What validates converts to OTLP/JSON that protojson reads as
+			// proto.Unmarshal reads the protobuf (unknown fields aside).
+			js, err := protoToJSON(sig, nil, b)
+			if err != nil {
+				t.Fatalf("protoToJSON of a valid request: %v", err)
+			}
+			want := newMsg(sig)
+			if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, want); err != nil {
+				t.Fatal(err)
+			}
+			got, perr, ok := protojsonOracle(sig, js)
+			if !ok || perr != nil || !proto.Equal(got, want) {
+				t.Fatalf("protojson reads %v (err %v, ids ok %v) from %s; want %v", got, perr, ok, js, want)
+			}
+		}
+	})
+}
+
+// addJSONSeeds adds the JSON sample requests and golden inputs.
+func addJSONSeeds(f *testing.F) {
+	for sig := signal(0); sig < numSignals; sig++ {
+		if b, err := os.ReadFile(filepath.Join("testdata", "otlp", sig.String()+".json")); err == nil {
+			f.Add(uint8(sig), b)
+		}
+		golden, _ := filepath.Glob(filepath.Join("testdata", "otlp", "golden", "*."+sig.String()+".json"))
+		for _, g := range golden {
+			if b, err := os.ReadFile(g); err == nil {
+				f.Add(uint8(sig), b)
+			}
+		}
+	}
+	f.Add(uint8(sigLogs), []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"\ud83d\ude00","intValue":1e2}}]}]}]}`))
+}
+
+// FuzzJSONToProto: jsonToProto never panics, writes valid protobuf when it
+// succeeds, and agrees with protojson whenever protojson accepts the input
+// (hex ids converted to base64 for it); its protobuf converts back to JSON
+// that reads the same.
+func FuzzJSONToProto(f *testing.F) {
+	addJSONSeeds(f)
+	f.Fuzz(func(t *testing.T, s uint8, js []byte) {
+		sig := signal(s % uint8(numSignals))
+		pb := checkJSONOracle(t, sig, js)
+		if pb == nil {
+			return
+		}
+		if _, err := validateRequest(sig, pb); err != nil {
+			return // e.g. an id of the wrong length
+		}
+		back, err := protoToJSON(sig, nil, pb)
+		if err != nil {
+			t.Fatalf("protoToJSON(jsonToProto): %v", err)
+		}
+		pb2, err := jsonToProto(sig, nil, back)
+		if err != nil {
+			t.Fatalf("jsonToProto(protoToJSON(jsonToProto)): %v\n%s", err, back)
+		}
+		m1, m2 := newMsg(sig), newMsg(sig)
+		if proto.Unmarshal(pb, m1) != nil || proto.Unmarshal(pb2, m2) != nil || !proto.Equal(m1, m2) {
+			t.Fatalf("round trip through protoToJSON changed the message:\n%v\n%v", m1, m2)
 		}
 	})
 }
