@@ -73,27 +73,20 @@ func TestLifecycleBadConfigInitError(t *testing.T) {
 		"OTEL_LAMBDA_FLUSH_TIMEOUT":  "soon",
 		"OTEL_LAMBDA_FLUSH_STRATEGY": "sometimes",
 	}})
-	ie, ok := isInitError(err)
-	if !ok {
+	if _, ok := isInitError(err); !ok {
 		t.Fatalf("init error = %v; want a *lambdasim.InitError\n%s", err, sb.stderr.String())
 	}
-	if ie.ErrorType != "Extension.ConfigInvalid" {
-		t.Errorf("error type %q; want Extension.ConfigInvalid", ie.ErrorType)
+	info := sb.extInfo()
+	if info.ErrorType != "Extension.ConfigInvalid" {
+		t.Errorf("error type %q; want Extension.ConfigInvalid", info.ErrorType)
 	}
-	for _, want := range []string{`OTEL_LAMBDA_FLUSH_TIMEOUT="soon"`, `OTEL_LAMBDA_FLUSH_STRATEGY="sometimes"`} {
-		if !strings.Contains(ie.Message, want) {
-			t.Errorf("init error message lacks %s: %s", want, ie.Message)
+	for _, want := range []string{`OTEL_LAMBDA_FLUSH_TIMEOUT=\"soon\"`, `OTEL_LAMBDA_FLUSH_STRATEGY=\"sometimes\"`} {
+		if !strings.Contains(string(info.ErrorBody), want) {
+			t.Errorf("init error body lacks %s: %s", want, info.ErrorBody)
 		}
 	}
-	var exited bool
-	for _, r := range sb.sim.Records(lambdasim.KindProcessExit) {
-		exited = true
-		if r.Code == 0 {
-			t.Errorf("extension exited 0 after a configuration error")
-		}
-	}
-	if !exited {
-		t.Errorf("extension did not exit after reporting the init error")
+	if code := sb.waitExit(); code == 0 {
+		t.Errorf("extension exited 0 after a configuration error")
 	}
 	if len(sb.sim.Records(lambdasim.KindInitError)) != 1 {
 		t.Errorf("want exactly one init/error call")
@@ -108,12 +101,12 @@ func TestLifecyclePortInUse(t *testing.T) {
 	ln := listenOn(t, taken)
 	defer ln.Close()
 	sb, err := startSandbox(t, sandboxOpts{env: map[string]string{"OTEL_LAMBDA_RECEIVER_PORT": itoa(taken)}})
-	ie, ok := isInitError(err)
-	if !ok {
+	if _, ok := isInitError(err); !ok {
 		t.Fatalf("init error = %v; want a *lambdasim.InitError\n%s", err, sb.stderr.String())
 	}
-	if ie.ErrorType != "Extension.PortInUse" || !strings.Contains(ie.Message, itoa(taken)) || !strings.Contains(ie.Message, "OTEL_LAMBDA_RECEIVER_PORT") {
-		t.Errorf("init error %s: %s; want Extension.PortInUse naming port %d and OTEL_LAMBDA_RECEIVER_PORT", ie.ErrorType, ie.Message, taken)
+	info := sb.extInfo()
+	if msg := string(info.ErrorBody); info.ErrorType != "Extension.PortInUse" || !strings.Contains(msg, itoa(taken)) || !strings.Contains(msg, "OTEL_LAMBDA_RECEIVER_PORT") {
+		t.Errorf("init error %s: %s; want Extension.PortInUse naming port %d and OTEL_LAMBDA_RECEIVER_PORT", info.ErrorType, msg, taken)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // sandbox is one emulated Lambda execution environment running our
@@ -206,15 +204,6 @@ func testLogs(body string) *logspb.LogsData {
 	}}}
 }
 
-func mustMarshal(t testing.TB, m proto.Message) []byte {
-	t.Helper()
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // functionSpans returns the spans at the backend that the function sent
 // (scope "test"), leaving out the extension's platform spans.
 func functionSpans(s *otlpsink.Sink) []otlpsink.Span {
@@ -262,4 +251,31 @@ func listenOn(t testing.TB, port int) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+// extInfo is what the emulator knows of our extension (error reports).
+func (sb *sandbox) extInfo() lambdasim.ExtensionInfo {
+	sb.t.Helper()
+	for _, e := range sb.sim.Extensions() {
+		if e.Name == extensionName {
+			return e
+		}
+	}
+	sb.t.Fatalf("our extension never registered")
+	return lambdasim.ExtensionInfo{}
+}
+
+// waitExit waits (bounded) for our extension process to exit and returns
+// its exit code.
+func (sb *sandbox) waitExit() int {
+	sb.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range sb.sim.Records(lambdasim.KindProcessExit) {
+			return r.Code
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sb.t.Fatalf("the extension did not exit")
+	return -1
 }
