@@ -241,7 +241,7 @@ func configVars() []configVar {
 
 		// Telemetry API subscription (lambda-apis.md).
 		{env: "OTEL_LAMBDA_TELEMETRY", toml: "telemetry.enabled", def: "true", kind: kindBool, group: groupTelemetry,
-			help: "subscribe to the Lambda Telemetry API at all"},
+			help: "export the Telemetry API's logs, metrics and spans; when false the extension still subscribes to platform events, only to learn when each invocation ends"},
 		{env: "OTEL_LAMBDA_TELEMETRY_TYPES", toml: "telemetry.types", def: "platform,function,extension", kind: kindList, group: groupTelemetry,
 			help: "comma list of platform, function, extension"},
 		// 25 ms is the API's minimum: runtimeDone, which tells us the

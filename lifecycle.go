@@ -236,7 +236,7 @@ func bindListeners(cfg *Config, runtimeAPI string) (*listeners, error) {
 			return nil, err
 		}
 	}
-	if cfg.Telemetry.Enabled {
+	{
 		// Lambda delivers to sandbox.localdomain, which resolves to the
 		// sandbox's own address (lambda-apis.md §5.2). A Runtime API on
 		// loopback means an emulator, where that name does not exist.
@@ -335,10 +335,15 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		x.res.setAccountID(reg.AccountID)
 	}
 	lg.infof("Extension registered successfully: %s (function %s, version %s)", name, reg.FunctionName, reg.FunctionVersion)
+	if !isLoopbackHost(cfg.Receiver.Host) || cfg.Receiver.Host == "0.0.0.0" || cfg.Receiver.Host == "::" {
+		// The receivers are unauthenticated: anything that can reach them
+		// can write telemetry under this function's name.
+		lg.warnf("the OTLP receivers listen on %s, not loopback: anything that can reach this address can send telemetry as this function (set by OTEL_LAMBDA_RECEIVER_HOST)", cfg.Receiver.Host)
+	}
 	x.logDestinations()
 
 	x.serve(ls)
-	if x.tel != nil {
+	{
 		ok, err := x.tel.subscribe(ctx, api.hc, runtimeAPI, api.id, ls.telURI)
 		switch {
 		case err != nil:
@@ -376,9 +381,17 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		return nil, err
 	}
 	x.exp = exp
-	if cfg.Telemetry.Enabled {
-		x.tel = newTelemetry(cfg, x.res, x.ring.push, lg)
+	// The Telemetry API is also how the extension learns that an
+	// invocation is done (platform.runtimeDone), so it subscribes to
+	// platform events even when their data is switched off, and drops it.
+	tcfg, sink := cfg, x.ring.push
+	if !cfg.Telemetry.Enabled {
+		c := *cfg
+		c.Telemetry.Types = []string{"platform"}
+		c.Telemetry.PlatformLogs, c.Telemetry.PlatformSpans, c.Telemetry.PlatformMetrics = false, false, false
+		tcfg, sink = &c, func(signal, []byte, int) {}
 	}
+	x.tel = newTelemetry(tcfg, x.res, sink, lg)
 	x.sched = scheduler{strategy: cfg.Flush.Strategy}
 	return x, nil
 }
@@ -415,9 +428,7 @@ func (x *extension) serve(ls *listeners) {
 	if ls.grpc != nil {
 		start(ls.grpc, newGRPCHandler(rc.ingest, x.cfg.Receiver.MaxBodyBytes, x.lg), true)
 	}
-	if ls.tel != nil && x.tel != nil {
-		start(ls.tel, x.tel, false)
-	}
+	start(ls.tel, x.tel, false)
 	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
 
 	bgCtx, cancel := context.WithCancel(context.Background())
@@ -515,12 +526,8 @@ func isTransient(err error) bool {
 func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	now := time.Now()
 	deadline := time.UnixMilli(ev.DeadlineMs)
-	if x.tel != nil {
-		x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
-	}
-	if acct := accountFromARN(ev.InvokedFunctionArn); acct != "" {
-		x.res.setAccountID(acct)
-	}
+	// This also takes the account id from the ARN when register had none.
+	x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
 	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
 		x.exp.closeIdle()
 	}
@@ -564,9 +571,7 @@ const deadlineMargin = 50 * time.Millisecond
 func (x *extension) onShutdown(ev nextEvent) int {
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
-	if x.tel != nil {
-		x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
-	}
+	x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
 	if x.telOK {
 		// The last invocation's platform.report is produced only now that
 		// every extension called next; give the Telemetry API one buffering
