@@ -202,7 +202,7 @@ func configVars() []configVar {
 		{env: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", toml: "exporter.client_certificate", group: groupOTLP, perSignal: true, shown: "none",
 			help: "PEM certificate chain for mTLS (with the client key)"},
 		{env: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", toml: "exporter.metrics.temporality_preference", def: "cumulative", group: groupOTLP,
-			help: "cumulative, delta or lowmemory (case-insensitive)"},
+			help: "cumulative, delta or lowmemory; validated for SDK compatibility: the extension forwards SDK metrics as sent, and its own platform metrics are always delta so they add up across sandboxes"},
 		{env: "OTEL_SERVICE_NAME", toml: "service.name", group: groupOTLP, shown: "the function name",
 			help: "service.name of the extension's own telemetry"},
 		{env: "OTEL_RESOURCE_ATTRIBUTES", toml: "resource.attributes", kind: kindTable, group: groupOTLP, shown: "none",
