@@ -198,7 +198,8 @@ type extension struct {
 
 	servers []*http.Server
 	wg      sync.WaitGroup     // serving goroutines and the background flusher
-	stopBG  context.CancelFunc // stops the background flusher
+	bgCtx   context.Context    // parent of background flushes
+	stopBG  context.CancelFunc // stops the background flusher and cancels its export
 
 	flushMu sync.Mutex // one export at a time
 	sched   scheduler
@@ -344,7 +345,9 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 
 	x.serve(ls)
 	{
-		ok, err := x.tel.subscribe(ctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		ok, err := x.tel.subscribe(sctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		cancel()
 		switch {
 		case err != nil:
 			x.stop()
@@ -432,7 +435,7 @@ func (x *extension) serve(ls *listeners) {
 	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
 
 	bgCtx, cancel := context.WithCancel(context.Background())
-	x.stopBG = cancel
+	x.bgCtx, x.stopBG = bgCtx, cancel
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
@@ -484,6 +487,7 @@ func (x *extension) loop(ctx context.Context) int {
 		if err != nil {
 			if ctx.Err() != nil {
 				x.lg.infof("stopping: %v", context.Cause(ctx))
+				x.stopBG()
 				x.finalFlush(time.Now().Add(500*time.Millisecond), "signal")
 				return 0
 			}
@@ -501,6 +505,7 @@ func (x *extension) loop(ctx context.Context) int {
 			}
 			x.lg.errorf("the Extensions API failed: %v; exiting", err)
 			x.api.reportError(context.Background(), "exit", "Extension.NextFailed", err.Error())
+			x.stopBG()
 			x.finalFlush(time.Now().Add(500*time.Millisecond), "fatal")
 			return 1
 		}
@@ -571,6 +576,9 @@ const deadlineMargin = 50 * time.Millisecond
 func (x *extension) onShutdown(ev nextEvent) int {
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
+	// A background export in flight would hold flushMu past the deadline:
+	// cancel it (what it had not sent is requeued for the final flush).
+	x.stopBG()
 	x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
 	if x.telOK {
 		// The last invocation's platform.report is produced only now that
@@ -606,9 +614,15 @@ func (x *extension) finalFlush(end time.Time, why string) {
 
 // flush exports what is buffered, until done or end.
 func (x *extension) flush(end time.Time, why string) flushResult {
+	return x.flushCtx(context.Background(), end, why)
+}
+
+// flushCtx is flush under a parent context: background flushes run under
+// one that SHUTDOWN cancels, so the final flush never queues behind them.
+func (x *extension) flushCtx(parent context.Context, end time.Time, why string) flushResult {
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
-	ctx, cancel := context.WithDeadline(context.Background(), end)
+	ctx, cancel := context.WithDeadline(parent, end)
 	defer cancel()
 	t := time.Now()
 	res := x.exp.flush(ctx)
@@ -651,7 +665,7 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		if timeout <= 0 {
 			timeout = 5 * time.Second
 		}
-		x.flush(time.Now().Add(timeout), "background")
+		x.flushCtx(ctx, time.Now().Add(timeout), "background")
 	}
 }
 
