@@ -353,7 +353,7 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 			x.stop()
 			return fail("Extension.TelemetrySubscribeFailed", fmt.Errorf("telemetry subscribe: %w", err))
 		case !ok:
-			lg.warnf("the Telemetry API is not available here (a local emulator?): platform telemetry is off, and flushing falls back to the next event and SHUTDOWN")
+			// subscribe has said so, once.
 		default:
 			x.telOK = true
 			lg.infof("Successfully subscribed to Telemetry API on %s", ls.telURI)
