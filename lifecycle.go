@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -196,10 +197,11 @@ type extension struct {
 	tel   *telemetry
 	telOK bool // the Telemetry API delivers (not a local emulator's 202)
 
-	servers []*http.Server
-	wg      sync.WaitGroup     // serving goroutines and the background flusher
-	bgCtx   context.Context    // parent of background flushes
-	stopBG  context.CancelFunc // stops the background flusher and cancels its export
+	servers      []*http.Server
+	wg           sync.WaitGroup     // serving goroutines and the background flusher
+	bgCtx        context.Context    // parent of background flushes
+	shuttingDown atomic.Bool        // SHUTDOWN began: the final flush owns exporting
+	stopBG       context.CancelFunc // stops the background flusher and cancels its export
 
 	flushMu sync.Mutex // one export at a time
 	sched   scheduler
@@ -576,9 +578,14 @@ const deadlineMargin = 50 * time.Millisecond
 func (x *extension) onShutdown(ev nextEvent) int {
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
-	// A background export in flight would hold flushMu past the deadline:
-	// cancel it (what it had not sent is requeued for the final flush).
-	x.stopBG()
+	// No new background export from now on. One in flight gets half the
+	// budget to finish: cancelling it at once could cut it off after the
+	// backend accepted the batch, and the final flush would send it again.
+	// Past that it is cancelled (what it had not sent is requeued), so the
+	// final flush never waits behind it past the deadline.
+	x.shuttingDown.Store(true)
+	stop := time.AfterFunc(time.Until(deadline.Add(-shutdownMargin))/2, x.stopBG)
+	defer stop.Stop()
 	x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
 	if x.telOK {
 		// The last invocation's platform.report is produced only now that
@@ -658,7 +665,7 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		case <-x.ring.highWater():
 		case <-tick:
 		}
-		if x.ring.empty() {
+		if x.ring.empty() || x.shuttingDown.Load() {
 			continue
 		}
 		timeout := x.cfg.Flush.Timeout

@@ -190,3 +190,34 @@ func TestLifecycleShutdownDuringBackgroundExport(t *testing.T) {
 		t.Errorf("the loss is not reported:\n%s", out)
 	}
 }
+
+// Where the Telemetry API answers 202 and never delivers (AWS's RIE, SAM
+// local), the extension says so once, never holds an invocation, and still
+// delivers everything: at the next event and at SHUTDOWN.
+func TestLifecycleTelemetryUnsupported(t *testing.T) {
+	t.Parallel()
+	sb := mustStart(t, sandboxOpts{
+		env: map[string]string{"OTEL_LAMBDA_FLUSH_STRATEGY": "end", "OTEL_LAMBDA_LOG_LEVEL": "debug"},
+		sim: lambdasim.Config{TelemetryUnsupported: true},
+	})
+	for i := range 3 {
+		name := "rie" + itoa(i)
+		sb.invoke(func(inv *lambdasim.Invocation) error {
+			postOTLP(t, inv, sb.receiverURL(), "traces", ctProtobuf, false, mustMarshal(t, testSpans(name, 1)))
+			return nil
+		})
+	}
+	if _, exit := sb.shutdown("spindown"); exit.ExitCode != 0 {
+		t.Fatalf("exit %+v", exit)
+	}
+	out := sb.stderr.String()
+	if n := strings.Count(out, "Telemetry API is not available"); n != 1 {
+		t.Errorf("said %d times that the Telemetry API is unavailable; want once:\n%s", n, out)
+	}
+	if strings.Contains(out, ": plan end") {
+		t.Errorf("an invocation waited for a runtimeDone that cannot come:\n%s", out)
+	}
+	if n := len(functionSpans(sb.sink)); n != 3 {
+		t.Errorf("%d function spans at the backend; want 3", n)
+	}
+}
