@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -245,9 +244,6 @@ func TestExportBody(t *testing.T) {
 }
 
 func TestExportJSON(t *testing.T) {
-	if _, err := protoToJSON(sigTraces, nil, traceChunk(t, "x", 1)); errors.Is(err, errNotImplemented) {
-		t.Skip("protoToJSON is still the otlp.go stub on this branch; the http/json path needs it")
-	}
 	c := newCollector(t, func(_ int, w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}`)

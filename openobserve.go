@@ -545,9 +545,9 @@ func prefixed(prefix, s string) string {
 // requestId is left out when unknown, and a missing record is null.
 func appendO2Record(b []byte, typ, tm string, record json.RawMessage, requestID string) []byte {
 	b = append(b, `{"time":`...)
-	b = appendJSONString(b, tm)
+	b = appendJSONString(b, []byte(validUTF8(tm)))
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, typ)
+	b = appendJSONString(b, []byte(validUTF8(typ)))
 	b = append(b, `,"record":`...)
 	if len(record) == 0 {
 		b = append(b, "null"...)
@@ -556,7 +556,7 @@ func appendO2Record(b []byte, typ, tm string, record json.RawMessage, requestID 
 	}
 	if requestID != "" {
 		b = append(b, `,"requestId":`...)
-		b = appendJSONString(b, requestID)
+		b = appendJSONString(b, []byte(validUTF8(requestID)))
 	}
 	return append(b, '}')
 }
@@ -575,45 +575,19 @@ func sizeO2Record(typ, tm string, record json.RawMessage, requestID string) int 
 	return n
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does, so OpenObserve never sees invalid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+// validUTF8 replaces invalid UTF-8 with U+FFFD, as encoding/json does, so
+// OpenObserve never gets invalid JSON (otlpjson.go's appendJSONString
+// expects valid UTF-8).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
 	}
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// sizeJSONString is len(appendJSONString(nil, s)).
+// sizeJSONString is len(appendJSONString(nil, []byte(validUTF8(s)))).
 func sizeJSONString(s string) int {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
+	s = validUTF8(s)
 	n := 2 + len(s)
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

@@ -6,8 +6,11 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -186,23 +189,818 @@ type encodedKV struct {
 	kv  []byte
 }
 
-var errNotImplemented = errors.New("not implemented")
+// The OTLP schema, as data: one msgDesc per message of the three signals
+// (../shared/docs/otlp.md section 7). The validating walk, the JSON
+// transcoder and the JSON writer all read it, so a field is declared once.
+// It is a constant table (statically initialised, no init work).
+
+// fieldKind is the proto type of a field, as far as the wire, UTF-8 and
+// OTLP/JSON care.
+type fieldKind uint8
+
+const (
+	fkString   fieldKind = iota + 1 // string: must be UTF-8
+	fkBytes                         // bytes: base64 in JSON
+	fkTraceID                       // bytes: 16 bytes when set, hex in JSON
+	fkSpanID                        // bytes: 8 bytes when set, hex in JSON
+	fkMessage                       // embedded message schema[msg]
+	fkBool                          // bool
+	fkInt32                         // int32
+	fkUint32                        // uint32
+	fkInt64                         // int64
+	fkUint64                        // uint64
+	fkSint32                        // sint32 (zigzag)
+	fkEnum                          // enum enums[msg], an int32 on the wire
+	fkFixed32                       // fixed32
+	fkFixed64                       // fixed64
+	fkSfixed64                      // sfixed64
+	fkDouble                        // double
+)
+
+// wireType is the wire type a field of kind k is written with (unpacked).
+func (k fieldKind) wireType() protowire.Type {
+	switch k {
+	case fkString, fkBytes, fkTraceID, fkSpanID, fkMessage:
+		return protowire.BytesType
+	case fkFixed32:
+		return protowire.Fixed32Type
+	case fkFixed64, fkSfixed64, fkDouble:
+		return protowire.Fixed64Type
+	}
+	return protowire.VarintType
+}
+
+// Field flags.
+const (
+	fRepeated uint8 = 1 << iota
+	fOneof          // member of the message's only oneof: presence matters
+	fOptional       // proto3 optional: presence matters
+	fItem           // each occurrence is one item (span, data point, log record)
+)
+
+// msgID names a message of the schema; for fkEnum fields the same field
+// names an enum of enumNames.
+type msgID uint8
+
+const (
+	mTracesRequest msgID = iota
+	mMetricsRequest
+	mLogsRequest
+	mResource
+	mScope
+	mKeyValue
+	mAnyValue
+	mArrayValue
+	mKVList
+	mEntityRef
+	mResourceSpans
+	mScopeSpans
+	mSpan
+	mEvent
+	mLink
+	mStatus
+	mResourceMetrics
+	mScopeMetrics
+	mMetric
+	mGauge
+	mSum
+	mHistogram
+	mExpHistogram
+	mSummary
+	mNumberDP
+	mHistogramDP
+	mExpHistogramDP
+	mBuckets
+	mSummaryDP
+	mQuantile
+	mExemplar
+	mResourceLogs
+	mScopeLogs
+	mLogRecord
+	numMsgs
+)
+
+// Enums, for fkEnum fields (in the msg slot).
+const (
+	eSpanKind msgID = iota
+	eStatusCode
+	eTemporality
+	eSeverity
+)
+
+// enumNames maps each enum's numbers to its proto names, which OTLP/JSON
+// receivers accept besides the numbers.
+var enumNames = [...][]string{
+	eSpanKind: {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+		"SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"},
+	eStatusCode:  {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"},
+	eTemporality: {"AGGREGATION_TEMPORALITY_UNSPECIFIED", "AGGREGATION_TEMPORALITY_DELTA", "AGGREGATION_TEMPORALITY_CUMULATIVE"},
+	eSeverity: {"SEVERITY_NUMBER_UNSPECIFIED",
+		"SEVERITY_NUMBER_TRACE", "SEVERITY_NUMBER_TRACE2", "SEVERITY_NUMBER_TRACE3", "SEVERITY_NUMBER_TRACE4",
+		"SEVERITY_NUMBER_DEBUG", "SEVERITY_NUMBER_DEBUG2", "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+		"SEVERITY_NUMBER_INFO", "SEVERITY_NUMBER_INFO2", "SEVERITY_NUMBER_INFO3", "SEVERITY_NUMBER_INFO4",
+		"SEVERITY_NUMBER_WARN", "SEVERITY_NUMBER_WARN2", "SEVERITY_NUMBER_WARN3", "SEVERITY_NUMBER_WARN4",
+		"SEVERITY_NUMBER_ERROR", "SEVERITY_NUMBER_ERROR2", "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+		"SEVERITY_NUMBER_FATAL", "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3", "SEVERITY_NUMBER_FATAL4"},
+}
+
+// fieldDesc describes one field: its number, kind, flags, the message (or
+// enum) it refers to, and its proto and lowerCamelCase JSON names.
+type fieldDesc struct {
+	num   protowire.Number
+	kind  fieldKind
+	flags uint8
+	msg   msgID
+	name  string
+	json  string
+}
+
+func (f *fieldDesc) repeated() bool { return f.flags&fRepeated != 0 }
+
+// packed reports whether the field is a repeated scalar, which proto3
+// writes packed in one LEN record (readers accept both forms).
+func (f *fieldDesc) packed() bool {
+	return f.flags&fRepeated != 0 && f.kind.wireType() != protowire.BytesType
+}
+
+// msgDesc is one message: its fields in field-number order.
+type msgDesc struct {
+	name   string
+	fields []fieldDesc
+}
+
+// field returns the index in m.fields of field num, or -1 for an unknown
+// field.
+func (m *msgDesc) field(num protowire.Number) int {
+	// Most messages number their fields 1..n: try the direct slot first.
+	if i := int(num) - 1; i >= 0 && i < len(m.fields) && m.fields[i].num == num {
+		return i
+	}
+	for i := range m.fields {
+		if m.fields[i].num == num {
+			return i
+		}
+	}
+	return -1
+}
+
+var schema = [numMsgs]msgDesc{
+	mTracesRequest:  {"ExportTraceServiceRequest", []fieldDesc{{1, fkMessage, fRepeated, mResourceSpans, "resource_spans", "resourceSpans"}}},
+	mMetricsRequest: {"ExportMetricsServiceRequest", []fieldDesc{{1, fkMessage, fRepeated, mResourceMetrics, "resource_metrics", "resourceMetrics"}}},
+	mLogsRequest:    {"ExportLogsServiceRequest", []fieldDesc{{1, fkMessage, fRepeated, mResourceLogs, "resource_logs", "resourceLogs"}}},
+
+	mResource: {"Resource", []fieldDesc{
+		{1, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{2, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+		{3, fkMessage, fRepeated, mEntityRef, "entity_refs", "entityRefs"},
+	}},
+	mScope: {"InstrumentationScope", []fieldDesc{
+		{1, fkString, 0, 0, "name", "name"},
+		{2, fkString, 0, 0, "version", "version"},
+		{3, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{4, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+	}},
+	mKeyValue: {"KeyValue", []fieldDesc{
+		{1, fkString, 0, 0, "key", "key"},
+		{2, fkMessage, 0, mAnyValue, "value", "value"},
+		{3, fkInt32, 0, 0, "key_strindex", "keyStrindex"},
+	}},
+	mAnyValue: {"AnyValue", []fieldDesc{
+		{1, fkString, fOneof, 0, "string_value", "stringValue"},
+		{2, fkBool, fOneof, 0, "bool_value", "boolValue"},
+		{3, fkInt64, fOneof, 0, "int_value", "intValue"},
+		{4, fkDouble, fOneof, 0, "double_value", "doubleValue"},
+		{5, fkMessage, fOneof, mArrayValue, "array_value", "arrayValue"},
+		{6, fkMessage, fOneof, mKVList, "kvlist_value", "kvlistValue"},
+		{7, fkBytes, fOneof, 0, "bytes_value", "bytesValue"},
+		{8, fkInt32, fOneof, 0, "string_value_strindex", "stringValueStrindex"},
+	}},
+	mArrayValue: {"ArrayValue", []fieldDesc{{1, fkMessage, fRepeated, mAnyValue, "values", "values"}}},
+	mKVList:     {"KeyValueList", []fieldDesc{{1, fkMessage, fRepeated, mKeyValue, "values", "values"}}},
+	mEntityRef: {"EntityRef", []fieldDesc{
+		{1, fkString, 0, 0, "schema_url", "schemaUrl"},
+		{2, fkString, 0, 0, "type", "type"},
+		{3, fkString, fRepeated, 0, "id_keys", "idKeys"},
+		{4, fkString, fRepeated, 0, "description_keys", "descriptionKeys"},
+	}},
+
+	mResourceSpans: {"ResourceSpans", []fieldDesc{
+		{1, fkMessage, 0, mResource, "resource", "resource"},
+		{2, fkMessage, fRepeated, mScopeSpans, "scope_spans", "scopeSpans"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mScopeSpans: {"ScopeSpans", []fieldDesc{
+		{1, fkMessage, 0, mScope, "scope", "scope"},
+		{2, fkMessage, fRepeated | fItem, mSpan, "spans", "spans"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mSpan: {"Span", []fieldDesc{
+		{1, fkTraceID, 0, 0, "trace_id", "traceId"},
+		{2, fkSpanID, 0, 0, "span_id", "spanId"},
+		{3, fkString, 0, 0, "trace_state", "traceState"},
+		{4, fkSpanID, 0, 0, "parent_span_id", "parentSpanId"},
+		{5, fkString, 0, 0, "name", "name"},
+		{6, fkEnum, 0, eSpanKind, "kind", "kind"},
+		{7, fkFixed64, 0, 0, "start_time_unix_nano", "startTimeUnixNano"},
+		{8, fkFixed64, 0, 0, "end_time_unix_nano", "endTimeUnixNano"},
+		{9, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{10, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+		{11, fkMessage, fRepeated, mEvent, "events", "events"},
+		{12, fkUint32, 0, 0, "dropped_events_count", "droppedEventsCount"},
+		{13, fkMessage, fRepeated, mLink, "links", "links"},
+		{14, fkUint32, 0, 0, "dropped_links_count", "droppedLinksCount"},
+		{15, fkMessage, 0, mStatus, "status", "status"},
+		{16, fkFixed32, 0, 0, "flags", "flags"},
+	}},
+	mEvent: {"Span.Event", []fieldDesc{
+		{1, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{2, fkString, 0, 0, "name", "name"},
+		{3, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{4, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+	}},
+	mLink: {"Span.Link", []fieldDesc{
+		{1, fkTraceID, 0, 0, "trace_id", "traceId"},
+		{2, fkSpanID, 0, 0, "span_id", "spanId"},
+		{3, fkString, 0, 0, "trace_state", "traceState"},
+		{4, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{5, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+		{6, fkFixed32, 0, 0, "flags", "flags"},
+	}},
+	mStatus: {"Status", []fieldDesc{
+		{2, fkString, 0, 0, "message", "message"},
+		{3, fkEnum, 0, eStatusCode, "code", "code"},
+	}},
+
+	mResourceMetrics: {"ResourceMetrics", []fieldDesc{
+		{1, fkMessage, 0, mResource, "resource", "resource"},
+		{2, fkMessage, fRepeated, mScopeMetrics, "scope_metrics", "scopeMetrics"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mScopeMetrics: {"ScopeMetrics", []fieldDesc{
+		{1, fkMessage, 0, mScope, "scope", "scope"},
+		{2, fkMessage, fRepeated, mMetric, "metrics", "metrics"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mMetric: {"Metric", []fieldDesc{
+		{1, fkString, 0, 0, "name", "name"},
+		{2, fkString, 0, 0, "description", "description"},
+		{3, fkString, 0, 0, "unit", "unit"},
+		{5, fkMessage, fOneof, mGauge, "gauge", "gauge"},
+		{7, fkMessage, fOneof, mSum, "sum", "sum"},
+		{9, fkMessage, fOneof, mHistogram, "histogram", "histogram"},
+		{10, fkMessage, fOneof, mExpHistogram, "exponential_histogram", "exponentialHistogram"},
+		{11, fkMessage, fOneof, mSummary, "summary", "summary"},
+		{12, fkMessage, fRepeated, mKeyValue, "metadata", "metadata"},
+	}},
+	mGauge: {"Gauge", []fieldDesc{{1, fkMessage, fRepeated | fItem, mNumberDP, "data_points", "dataPoints"}}},
+	mSum: {"Sum", []fieldDesc{
+		{1, fkMessage, fRepeated | fItem, mNumberDP, "data_points", "dataPoints"},
+		{2, fkEnum, 0, eTemporality, "aggregation_temporality", "aggregationTemporality"},
+		{3, fkBool, 0, 0, "is_monotonic", "isMonotonic"},
+	}},
+	mHistogram: {"Histogram", []fieldDesc{
+		{1, fkMessage, fRepeated | fItem, mHistogramDP, "data_points", "dataPoints"},
+		{2, fkEnum, 0, eTemporality, "aggregation_temporality", "aggregationTemporality"},
+	}},
+	mExpHistogram: {"ExponentialHistogram", []fieldDesc{
+		{1, fkMessage, fRepeated | fItem, mExpHistogramDP, "data_points", "dataPoints"},
+		{2, fkEnum, 0, eTemporality, "aggregation_temporality", "aggregationTemporality"},
+	}},
+	mSummary: {"Summary", []fieldDesc{{1, fkMessage, fRepeated | fItem, mSummaryDP, "data_points", "dataPoints"}}},
+	mNumberDP: {"NumberDataPoint", []fieldDesc{
+		{2, fkFixed64, 0, 0, "start_time_unix_nano", "startTimeUnixNano"},
+		{3, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{4, fkDouble, fOneof, 0, "as_double", "asDouble"},
+		{5, fkMessage, fRepeated, mExemplar, "exemplars", "exemplars"},
+		{6, fkSfixed64, fOneof, 0, "as_int", "asInt"},
+		{7, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{8, fkUint32, 0, 0, "flags", "flags"},
+	}},
+	mHistogramDP: {"HistogramDataPoint", []fieldDesc{
+		{2, fkFixed64, 0, 0, "start_time_unix_nano", "startTimeUnixNano"},
+		{3, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{4, fkFixed64, 0, 0, "count", "count"},
+		{5, fkDouble, fOptional, 0, "sum", "sum"},
+		{6, fkFixed64, fRepeated, 0, "bucket_counts", "bucketCounts"},
+		{7, fkDouble, fRepeated, 0, "explicit_bounds", "explicitBounds"},
+		{8, fkMessage, fRepeated, mExemplar, "exemplars", "exemplars"},
+		{9, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{10, fkUint32, 0, 0, "flags", "flags"},
+		{11, fkDouble, fOptional, 0, "min", "min"},
+		{12, fkDouble, fOptional, 0, "max", "max"},
+	}},
+	mExpHistogramDP: {"ExponentialHistogramDataPoint", []fieldDesc{
+		{1, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{2, fkFixed64, 0, 0, "start_time_unix_nano", "startTimeUnixNano"},
+		{3, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{4, fkFixed64, 0, 0, "count", "count"},
+		{5, fkDouble, fOptional, 0, "sum", "sum"},
+		{6, fkSint32, 0, 0, "scale", "scale"},
+		{7, fkFixed64, 0, 0, "zero_count", "zeroCount"},
+		{8, fkMessage, 0, mBuckets, "positive", "positive"},
+		{9, fkMessage, 0, mBuckets, "negative", "negative"},
+		{10, fkUint32, 0, 0, "flags", "flags"},
+		{11, fkMessage, fRepeated, mExemplar, "exemplars", "exemplars"},
+		{12, fkDouble, fOptional, 0, "min", "min"},
+		{13, fkDouble, fOptional, 0, "max", "max"},
+		{14, fkDouble, 0, 0, "zero_threshold", "zeroThreshold"},
+	}},
+	mBuckets: {"ExponentialHistogramDataPoint.Buckets", []fieldDesc{
+		{1, fkSint32, 0, 0, "offset", "offset"},
+		{2, fkUint64, fRepeated, 0, "bucket_counts", "bucketCounts"},
+	}},
+	mSummaryDP: {"SummaryDataPoint", []fieldDesc{
+		{2, fkFixed64, 0, 0, "start_time_unix_nano", "startTimeUnixNano"},
+		{3, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{4, fkFixed64, 0, 0, "count", "count"},
+		{5, fkDouble, 0, 0, "sum", "sum"},
+		{6, fkMessage, fRepeated, mQuantile, "quantile_values", "quantileValues"},
+		{7, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{8, fkUint32, 0, 0, "flags", "flags"},
+	}},
+	mQuantile: {"SummaryDataPoint.ValueAtQuantile", []fieldDesc{
+		{1, fkDouble, 0, 0, "quantile", "quantile"},
+		{2, fkDouble, 0, 0, "value", "value"},
+	}},
+	mExemplar: {"Exemplar", []fieldDesc{
+		{2, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{3, fkDouble, fOneof, 0, "as_double", "asDouble"},
+		{4, fkSpanID, 0, 0, "span_id", "spanId"},
+		{5, fkTraceID, 0, 0, "trace_id", "traceId"},
+		{6, fkSfixed64, fOneof, 0, "as_int", "asInt"},
+		{7, fkMessage, fRepeated, mKeyValue, "filtered_attributes", "filteredAttributes"},
+	}},
+
+	mResourceLogs: {"ResourceLogs", []fieldDesc{
+		{1, fkMessage, 0, mResource, "resource", "resource"},
+		{2, fkMessage, fRepeated, mScopeLogs, "scope_logs", "scopeLogs"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mScopeLogs: {"ScopeLogs", []fieldDesc{
+		{1, fkMessage, 0, mScope, "scope", "scope"},
+		{2, fkMessage, fRepeated | fItem, mLogRecord, "log_records", "logRecords"},
+		{3, fkString, 0, 0, "schema_url", "schemaUrl"},
+	}},
+	mLogRecord: {"LogRecord", []fieldDesc{
+		{1, fkFixed64, 0, 0, "time_unix_nano", "timeUnixNano"},
+		{2, fkEnum, 0, eSeverity, "severity_number", "severityNumber"},
+		{3, fkString, 0, 0, "severity_text", "severityText"},
+		{5, fkMessage, 0, mAnyValue, "body", "body"},
+		{6, fkMessage, fRepeated, mKeyValue, "attributes", "attributes"},
+		{7, fkUint32, 0, 0, "dropped_attributes_count", "droppedAttributesCount"},
+		{8, fkFixed32, 0, 0, "flags", "flags"},
+		{9, fkTraceID, 0, 0, "trace_id", "traceId"},
+		{10, fkSpanID, 0, 0, "span_id", "spanId"},
+		{11, fkFixed64, 0, 0, "observed_time_unix_nano", "observedTimeUnixNano"},
+		{12, fkString, 0, 0, "event_name", "eventName"},
+	}},
+}
+
+// requestMsg is the Export<signal>ServiceRequest message of sig.
+func requestMsg(sig signal) msgID { return msgID(sig) } // mTracesRequest..mLogsRequest follow the signal order
+
+// maxAnyDepth caps the nesting of AnyValue (arrays and kvlists hold
+// AnyValues). Real attributes nest two or three levels; the cap keeps the
+// recursion, and the path kept for error messages, small and bounded, where
+// proto.Unmarshal allows 10000 levels.
+const maxAnyDepth = 32
+
+// maxPath bounds the path of an error: 8 levels reach the deepest non-AnyValue
+// field (metrics → … → exemplar attribute value) and each AnyValue level adds at
+// most 3 (kvlist_value, values[i], value).
+const maxPath = 8 + 3*(maxAnyDepth+1)
+
+// walkCode classifies why a walk failed.
+type walkCode uint8
+
+const (
+	codeMalformed walkCode = iota + 1 // truncated or malformed tag or value (proto rejects too)
+	codeUTF8                          // invalid UTF-8 in a string (proto rejects too)
+	codePacked                        // packed fixed-size values not a multiple of 8 (proto rejects too)
+	codeWireType                      // known field with another wire type (proto would keep it as unknown)
+	codeIDLen                         // trace/span id of the wrong length (proto does not check)
+	codeDepth                         // AnyValue nested too deep (proto allows 10000)
+	codeFieldNum                      // field number above 2^29-1 (proto rejects too)
+	codeSignal                        // no such signal
+)
+
+// wireError is a validation failure: where (a field path like
+// resource_spans[0].scope_spans[1].spans[3].trace_id) and what. It wraps
+// errBadData.
+type wireError struct {
+	code walkCode
+	path string
+	msg  string
+}
+
+func (e *wireError) Error() string {
+	if e.path == "" {
+		return errBadData.Error() + ": " + e.msg
+	}
+	return errBadData.Error() + ": " + e.path + ": " + e.msg
+}
+
+func (e *wireError) Unwrap() error { return errBadData }
+
+// pathElem is one step of the path to a failure: a field (nil for an unknown
+// field number num) and its index when the field is repeated (else -1).
+type pathElem struct {
+	f   *fieldDesc
+	num protowire.Number
+	idx int32
+}
+
+// walker validates a request. It lives on the caller's stack; the happy path
+// only writes the path array, the failure fields are turned into an error
+// once, after the walk.
+type walker struct {
+	items    int
+	anyDepth int
+	path     [maxPath]pathElem
+	// Failure: code, path length, and details.
+	code      walkCode
+	pathLen   int
+	perr      int // protowire error code (codeMalformed)
+	off       int // byte offset in the request (codeMalformed)
+	got, want int
+}
 
 // validateRequest walks an Export<signal>ServiceRequest and returns the
-// number of items it holds (spans, data points or log records), or an error
-// that says what is wrong, for a 400 answer.
+// number of items it holds (spans, data points of every kind, or log
+// records), or a *wireError (wrapping errBadData) that says what is wrong
+// and where, for a 400 answer. It accepts what proto.Unmarshal accepts,
+// except that it also rejects, as damaged data rather than something to
+// forward: a known field with an unexpected wire type (proto keeps it as an
+// unknown field, so the data would silently vanish), a trace id that is not
+// 16 bytes or a span id that is not 8 bytes when set (the spec calls them
+// invalid and backends drop or reject them), and AnyValues nested deeper
+// than maxAnyDepth. It does not allocate unless it fails.
 func validateRequest(sig signal, b []byte) (items int, err error) {
-	return 0, errNotImplemented
+	if sig >= numSignals {
+		return 0, &wireError{code: codeSignal, msg: "unknown signal " + sig.String()}
+	}
+	var w walker
+	if !w.message(requestMsg(sig), b, 0, 0) {
+		return 0, w.err()
+	}
+	return w.items, nil
 }
 
-// jsonToProto transcodes an OTLP/JSON Export<signal>ServiceRequest to
-// protobuf, appending to dst.
-func jsonToProto(sig signal, dst, js []byte) ([]byte, error) {
-	return dst, errNotImplemented
+// fail records a failure at path depth d (the path elements before d are
+// set) and returns false.
+func (w *walker) fail(d int, code walkCode) bool {
+	w.code = code
+	w.pathLen = d
+	return false
 }
 
-// protoToJSON transcodes a protobuf Export<signal>ServiceRequest to OTLP/JSON,
-// appending to dst.
-func protoToJSON(sig signal, dst, pb []byte) ([]byte, error) {
-	return dst, errNotImplemented
+// message validates the content b of message m, whose fields sit at path
+// depth d and start at byte offset off of the request.
+func (w *walker) message(m msgID, b []byte, d, off int) bool {
+	desc := &schema[m]
+	var counts [16]int32 // occurrences of each repeated field, for the path
+	start := len(b)
+	for len(b) > 0 {
+		pos := off + start - len(b)
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			w.perr, w.off = n, pos
+			return w.fail(d, codeMalformed)
+		}
+		if num > protowire.MaxValidNumber {
+			w.got, w.off = int(num), pos
+			return w.fail(d, codeFieldNum)
+		}
+		b = b[n:]
+		fi := desc.field(num)
+		if fi < 0 {
+			// Unknown field: skip it as proto does (it may be newer OTLP).
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				w.path[d] = pathElem{num: num, idx: -1}
+				w.perr, w.off = n, pos
+				return w.fail(d+1, codeMalformed)
+			}
+			b = b[n:]
+			continue
+		}
+		f := &desc.fields[fi]
+		idx := int32(-1)
+		if f.repeated() && !f.packed() {
+			idx = counts[fi]
+			counts[fi]++
+		}
+		w.path[d] = pathElem{f: f, num: num, idx: idx}
+		want := f.kind.wireType()
+		if typ != want && !(typ == protowire.BytesType && f.packed()) {
+			w.got, w.want = int(typ), int(want)
+			return w.fail(d+1, codeWireType)
+		}
+		switch typ {
+		case protowire.VarintType:
+			_, n = protowire.ConsumeVarint(b)
+		case protowire.Fixed32Type:
+			_, n = protowire.ConsumeFixed32(b)
+		case protowire.Fixed64Type:
+			_, n = protowire.ConsumeFixed64(b)
+		case protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			if n >= 0 && !w.value(f, v, d+1, off+start-len(b)+n-len(v)) {
+				return false
+			}
+		}
+		if n < 0 {
+			w.perr, w.off = n, pos
+			return w.fail(d+1, codeMalformed)
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// value checks the content v of a LEN record of field f (path depth d, at
+// byte offset off).
+func (w *walker) value(f *fieldDesc, v []byte, d, off int) bool {
+	switch f.kind {
+	case fkString:
+		if !utf8.Valid(v) {
+			return w.fail(d, codeUTF8)
+		}
+	case fkTraceID, fkSpanID:
+		want := 16
+		if f.kind == fkSpanID {
+			want = 8
+		}
+		if len(v) != 0 && len(v) != want {
+			w.got, w.want = len(v), want
+			return w.fail(d, codeIDLen)
+		}
+	case fkMessage:
+		if f.flags&fItem != 0 {
+			w.items++
+		}
+		if f.msg == mAnyValue {
+			w.anyDepth++
+			if w.anyDepth > maxAnyDepth || d >= maxPath {
+				return w.fail(d, codeDepth)
+			}
+			ok := w.message(mAnyValue, v, d, off)
+			w.anyDepth--
+			return ok
+		}
+		return w.message(f.msg, v, d, off)
+	case fkFixed64, fkSfixed64, fkDouble:
+		if len(v)%8 != 0 {
+			w.got = len(v)
+			return w.fail(d, codePacked)
+		}
+	case fkUint64:
+		for len(v) > 0 {
+			_, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				w.perr, w.off = n, off
+				return w.fail(d, codeMalformed)
+			}
+			v = v[n:]
+		}
+	}
+	return true
+}
+
+var wireTypeNames = [8]string{"varint", "i64", "len", "start group", "end group", "i32", "6", "7"}
+
+// err builds the error of a failed walk.
+func (w *walker) err() error {
+	var p []byte
+	for i := 0; i < w.pathLen; i++ {
+		e := w.path[i]
+		if i > 0 {
+			p = append(p, '.')
+		}
+		if e.f != nil {
+			p = append(p, e.f.name...)
+		} else {
+			p = append(p, "field "...)
+			p = strconv.AppendInt(p, int64(e.num), 10)
+		}
+		if e.idx >= 0 {
+			p = append(p, '[')
+			p = strconv.AppendInt(p, int64(e.idx), 10)
+			p = append(p, ']')
+		}
+	}
+	var msg string
+	switch w.code {
+	case codeMalformed:
+		// protowire's messages start with "proto:" and a space (sometimes
+		// U+00A0) that would repeat what errBadData says.
+		pe := strings.TrimPrefix(protowire.ParseError(w.perr).Error(), "proto:")
+		msg = fmt.Sprintf("malformed protobuf at byte %d: %s", w.off, strings.TrimLeft(pe, " \u00a0"))
+	case codeFieldNum:
+		msg = fmt.Sprintf("malformed protobuf at byte %d: field number %d out of range", w.off, w.got)
+	case codeUTF8:
+		msg = "invalid UTF-8 in string"
+	case codePacked:
+		msg = fmt.Sprintf("packed length %d is not a multiple of 8", w.got)
+	case codeWireType:
+		msg = fmt.Sprintf("wire type %s, want %s", wireTypeNames[w.got&7], wireTypeNames[w.want&7])
+	case codeIDLen:
+		msg = fmt.Sprintf("length %d, want %d", w.got, w.want)
+	case codeDepth:
+		msg = fmt.Sprintf("AnyValue nested deeper than %d levels", maxAnyDepth)
+	}
+	return &wireError{code: w.code, path: string(p), msg: msg}
+}
+
+// enricher adds resource attributes (the extension's faas.*, cloud.* …) to
+// every Resource of a request, without overwriting what the SDK set. It is
+// immutable, so one enricher serves concurrent requests.
+type enricher struct {
+	attrs []encodedKV // unique keys, in configuration order
+}
+
+// newEnricher returns an enricher adding attrs; of duplicate keys the first
+// wins.
+func newEnricher(attrs []encodedKV) *enricher {
+	e := &enricher{}
+	for _, a := range attrs {
+		dup := false
+		for _, b := range e.attrs {
+			if b.key == a.key {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			e.attrs = append(e.attrs, a)
+		}
+	}
+	return e
+}
+
+// enrich appends to dst the request b (validated with validateRequest)
+// where every Resource{Spans,Metrics,Logs} has those of the enricher's
+// attributes whose keys its Resource lacks; a ResourceX without a resource
+// gets one. Only the resource record of a ResourceX that misses something is
+// rebuilt (several resource records, which proto merges, become one); every
+// other byte is copied as is. It allocates nothing but dst's growth (and a
+// bit set when there are more than 256 attributes). Should b not parse after
+// all, the rest of it is copied unchanged.
+func (e *enricher) enrich(dst []byte, sig signal, b []byte) []byte {
+	_ = sig // the three requests share the shape: repeated ResourceX = 1, resource = 1 inside
+	if len(e.attrs) == 0 {
+		return append(dst, b...)
+	}
+	var stack [4]uint64
+	seen := stack[:]
+	if n := (len(e.attrs) + 63) / 64; n > len(stack) {
+		seen = make([]uint64, n)
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			break
+		}
+		rec := b[:n+m]
+		b = b[n+m:]
+		if num != 1 || typ != protowire.BytesType {
+			dst = append(dst, rec...)
+			continue
+		}
+		rx, _ := protowire.ConsumeBytes(rec[n:])
+		clear(seen)
+		dst = e.enrichOne(dst, rec, rx, seen)
+	}
+	return append(dst, b...)
+}
+
+// enrichOne appends the ResourceX record rec (content rx), rebuilt when its
+// resource misses attributes.
+func (e *enricher) enrichOne(dst, rec, rx []byte, seen []uint64) []byte {
+	// Pass 1: which keys the resource has, and the sizes.
+	resLen, resRecs, nres := 0, 0, 0
+	for p := rx; len(p) > 0; {
+		num, typ, n := protowire.ConsumeTag(p)
+		if n < 0 {
+			return append(dst, rec...)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, p[n:])
+		if m < 0 {
+			return append(dst, rec...)
+		}
+		if num == 1 && typ == protowire.BytesType {
+			res, _ := protowire.ConsumeBytes(p[n:])
+			resLen += len(res)
+			resRecs += n + m
+			nres++
+			e.markKeys(res, seen)
+		}
+		p = p[n+m:]
+	}
+	add := 0
+	for i, a := range e.attrs {
+		if seen[i/64]&(1<<(i%64)) == 0 {
+			add += 1 + protowire.SizeBytes(len(a.kv))
+		}
+	}
+	if add == 0 {
+		return append(dst, rec...)
+	}
+	newRes := resLen + add
+	newRX := len(rx) - resRecs + 1 + protowire.SizeBytes(newRes)
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(newRX))
+	if nres == 0 {
+		return append(e.appendResource(dst, rx, newRes, seen), rx...)
+	}
+	// Pass 2: copy every record but the resource ones; the first becomes the
+	// merged, enriched resource.
+	first := true
+	for p := rx; len(p) > 0; {
+		num, typ, n := protowire.ConsumeTag(p)
+		m := protowire.ConsumeFieldValue(num, typ, p[n:])
+		if num == 1 && typ == protowire.BytesType {
+			if first {
+				dst = e.appendResource(dst, rx, newRes, seen)
+				first = false
+			}
+		} else {
+			dst = append(dst, p[:n+m]...)
+		}
+		p = p[n+m:]
+	}
+	return dst
+}
+
+// appendResource appends a resource record of length size: the contents of
+// every resource record of rx, then the attributes not in seen.
+func (e *enricher) appendResource(dst, rx []byte, size int, seen []uint64) []byte {
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(size))
+	for p := rx; len(p) > 0; {
+		num, typ, n := protowire.ConsumeTag(p)
+		m := protowire.ConsumeFieldValue(num, typ, p[n:])
+		if num == 1 && typ == protowire.BytesType {
+			res, _ := protowire.ConsumeBytes(p[n:])
+			dst = append(dst, res...)
+		}
+		p = p[n+m:]
+	}
+	for i, a := range e.attrs {
+		if seen[i/64]&(1<<(i%64)) == 0 {
+			dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, a.kv)
+		}
+	}
+	return dst
+}
+
+// markKeys sets in seen the attributes whose keys the Resource res has.
+func (e *enricher) markKeys(res []byte, seen []uint64) {
+	for len(res) > 0 {
+		num, typ, n := protowire.ConsumeTag(res)
+		if n < 0 {
+			return
+		}
+		m := protowire.ConsumeFieldValue(num, typ, res[n:])
+		if m < 0 {
+			return
+		}
+		if num == 1 && typ == protowire.BytesType {
+			kv, _ := protowire.ConsumeBytes(res[n:])
+			key := kvKey(kv)
+			for i, a := range e.attrs {
+				if a.key == string(key) {
+					seen[i/64] |= 1 << (i % 64)
+					break
+				}
+			}
+		}
+		res = res[n+m:]
+	}
+}
+
+// kvKey returns the key of the KeyValue kv (the last one, as proto reads it).
+func kvKey(kv []byte) []byte {
+	var key []byte
+	for len(kv) > 0 {
+		num, typ, n := protowire.ConsumeTag(kv)
+		if n < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, kv[n:])
+		if m < 0 {
+			break
+		}
+		if num == 1 && typ == protowire.BytesType {
+			key, _ = protowire.ConsumeBytes(kv[n:])
+		}
+		kv = kv[n+m:]
+	}
+	return key
 }

@@ -90,8 +90,8 @@ const (
 	// our stderr comes back to us as telemetry, so never per batch.
 	malformedLogEvery = time.Minute
 
-	// maxJSONDepth bounds recursion when a JSON log line becomes an AnyValue.
-	maxJSONDepth = 32
+	// maxLogJSONDepth bounds recursion when a JSON log line becomes an AnyValue.
+	maxLogJSONDepth = 32
 
 	// attrTelemetryType marks each log record with the event type it came from.
 	attrTelemetryType = "aws.lambda.telemetry.type"
@@ -366,7 +366,7 @@ func (t *telemetry) subscribe(ctx context.Context, hc *http.Client, runtimeAPI, 
 		return true, nil
 	case http.StatusAccepted:
 		_ = json.Unmarshal(rb, &e)
-		t.lg.infof("telemetry api not supported here (status 202 %s): no platform telemetry or function logs", e.ErrorType)
+		t.lg.warnf("the Telemetry API is not available here (status 202 %s, a local emulator?): no platform telemetry or function logs, and flushing falls back to the next event and SHUTDOWN", e.ErrorType)
 		return false, nil
 	}
 	if json.Unmarshal(rb, &e) == nil && (e.ErrorType != "" || e.ErrorMessage != "") {
@@ -617,17 +617,17 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 		t.streamCur = nil // lines from here on belong to the init phase
 		t.count(o, mColdstarts, at, at)
 		text = append(text, "INIT_START"...)
-		text = appendField(text, "Runtime Version", rec.RuntimeVersion)
-		text = appendField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
-		text = appendField(text, "Initialization Type", rec.InitializationType)
-		text = appendField(text, "Phase", rec.Phase)
+		text = appendReportField(text, "Runtime Version", rec.RuntimeVersion)
+		text = appendReportField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
+		text = appendReportField(text, "Initialization Type", rec.InitializationType)
+		text = appendReportField(text, "Phase", rec.Phase)
 	case "platform.restoreStart":
 		t.restoreAt = at
 		t.streamCur = nil
 		t.count(o, mColdstarts, at, at)
 		text = append(text, "RESTORE_START"...)
-		text = appendField(text, "Runtime Version", rec.RuntimeVersion)
-		text = appendField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
+		text = appendReportField(text, "Runtime Version", rec.RuntimeVersion)
+		text = appendReportField(text, "Runtime Version ARN", rec.RuntimeVersionArn)
 	case "platform.initRuntimeDone", "platform.restoreRuntimeDone":
 		ps := phaseSpan{name: "init", start: t.initStart, end: at, status: rec.Status,
 			errorType: rec.ErrorType, initType: rec.InitializationType}
@@ -639,9 +639,9 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 		if cfg.PlatformSpans {
 			t.phaseDone(o, ps)
 		}
-		text = appendField(text, "Phase", rec.Phase)
-		text = appendField(text, "Status", rec.Status)
-		text = appendField(text, "Error Type", rec.ErrorType)
+		text = appendReportField(text, "Phase", rec.Phase)
+		text = appendReportField(text, "Status", rec.Status)
+		text = appendReportField(text, "Error Type", rec.ErrorType)
 	case "platform.initReport", "platform.restoreReport":
 		text = append(text, "INIT_REPORT Init Duration:"...)
 		if typ == "platform.restoreReport" {
@@ -652,9 +652,9 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 			text = appendMs(text, m.DurationMs)
 		}
 		t.countStatus(o, rec.Status, at, at)
-		text = appendField(text, "Phase", rec.Phase)
-		text = appendField(text, "Status", rec.Status)
-		text = appendField(text, "Error Type", rec.ErrorType)
+		text = appendReportField(text, "Phase", rec.Phase)
+		text = appendReportField(text, "Status", rec.Status)
+		text = appendReportField(text, "Error Type", rec.ErrorType)
 	case "platform.start":
 		inv = t.invocation(rec.RequestID)
 		inv.start = at
@@ -668,15 +668,15 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 		}
 		text = append(text, "START RequestId: "...)
 		text = append(text, rec.RequestID...)
-		text = appendField(text, "Version", rec.Version)
+		text = appendReportField(text, "Version", rec.Version)
 	case "platform.runtimeDone":
 		inv = t.invocation(rec.RequestID)
 		t.endInvocation(o, at, inv, rec)
 		text = append(text, "END RequestId: "...)
 		text = append(text, rec.RequestID...)
 		if failed {
-			text = appendField(text, "Status", rec.Status)
-			text = appendField(text, "Error Type", rec.ErrorType)
+			text = appendReportField(text, "Status", rec.Status)
+			text = appendReportField(text, "Error Type", rec.ErrorType)
 		}
 	case "platform.report":
 		inv = t.invs[rec.RequestID]
@@ -703,19 +703,19 @@ func (t *telemetry) platform(o *batchOut, typ string, ts int64, rec *platformRec
 			}
 		}
 		if failed {
-			text = appendField(text, "Status", rec.Status)
-			text = appendField(text, "Error Type", rec.ErrorType)
+			text = appendReportField(text, "Status", rec.Status)
+			text = appendReportField(text, "Error Type", rec.ErrorType)
 		}
 	case "platform.extension":
 		text = append(text, "EXTENSION"...)
-		text = appendField(text, "Name", rec.Name)
-		text = appendField(text, "State", rec.State)
-		text = appendField(text, "Events", "["+strings.Join(rec.Events, ", ")+"]")
+		text = appendReportField(text, "Name", rec.Name)
+		text = appendReportField(text, "State", rec.State)
+		text = appendReportField(text, "Events", "["+strings.Join(rec.Events, ", ")+"]")
 	case "platform.telemetrySubscription":
 		text = append(text, "TELEMETRY"...)
-		text = appendField(text, "Name", rec.Name)
-		text = appendField(text, "State", rec.State)
-		text = appendField(text, "Types", "["+strings.Join(rec.Types, ", ")+"]")
+		text = appendReportField(text, "Name", rec.Name)
+		text = appendReportField(text, "State", rec.State)
+		text = appendReportField(text, "Types", "["+strings.Join(rec.Types, ", ")+"]")
 	case "platform.logsDropped":
 		// Always visible: telemetry was lost.
 		t.stats.lambdaDroppedRecords += uint64(rec.DroppedRecords)
@@ -1365,9 +1365,9 @@ func msToNs(ms float64) int64 {
 	return int64(math.Round(ms * 1e6))
 }
 
-// appendField appends " Name: value" when value is set, the CloudWatch
+// appendReportField appends " Name: value" when value is set, the CloudWatch
 // platform line style.
-func appendField(b []byte, name, value string) []byte {
+func appendReportField(b []byte, name, value string) []byte {
 	if value == "" {
 		return b
 	}
@@ -1717,7 +1717,7 @@ func appendAnyJSON(b, raw []byte) []byte {
 }
 
 func appendAnyToken(b []byte, dec *json.Decoder, depth int) ([]byte, error) {
-	if depth > maxJSONDepth {
+	if depth > maxLogJSONDepth {
 		return b, errBadData
 	}
 	tok, err := dec.Token()
