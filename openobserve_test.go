@@ -427,8 +427,9 @@ func TestO2BufferFullDropsOldest(t *testing.T) {
 	t.Parallel()
 	sink := otlpsink.Start(t, otlpsink.Options{})
 	cfg := o2TestConfig(t, sink, nil)
-	recLen := len(appendO2Record(nil, "function", "2024-05-01T10:00:00.000Z", json.RawMessage(`"line 10"`), o2RequestID)) // lines 10..24 are this long
-	cfg.Buffer.MaxBytes = int64(10 * recLen)                                                                              // ten records
+	// Room for ten records of lines 10..24, which are all this long.
+	recLen := len(appendO2Record(nil, "function", "2024-05-01T10:00:00.000Z", json.RawMessage(`"line 10"`), o2RequestID))
+	cfg.Buffer.MaxBytes = int64(10 * recLen)
 	e, logs := newTestO2(t, cfg)
 	addN(e, 25)
 	if n := e.len(); n != 10 {
