@@ -545,7 +545,8 @@ func TestO2EndToEnd(t *testing.T) {
 			line = r.Fields
 		}
 	}
-	for _, want := range []string{"function", "extension", "platform.start", "platform.runtimeDone"} {
+	// platform.report comes only at SHUTDOWN: the final flush sends it.
+	for _, want := range []string{"function", "extension", "platform.start", "platform.runtimeDone", "platform.report"} {
 		if !contains(types, want) {
 			t.Errorf("no %s record among %v", want, types)
 		}
