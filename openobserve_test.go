@@ -606,3 +606,32 @@ func TestO2MissingOrganizationE2E(t *testing.T) {
 		t.Errorf("the credential is in the extension's output")
 	}
 }
+
+// Events the listener cannot interpret are forwarded too, never dropped:
+// an unknown type with its record as sent; an event whose envelope does
+// not decode becomes a record of type "" holding the whole event.
+func TestO2UnknownAndMalformedEvents(t *testing.T) {
+	t.Parallel()
+	sink := otlpsink.Start(t, otlpsink.Options{})
+	cfg := o2TestConfig(t, sink, nil)
+	e, _ := newTestO2(t, cfg)
+	lg := newLogger(io.Discard, levelError)
+	r := newRing(cfg, new(stats), lg)
+	tel := newTelemetry(cfg, detectResource(cfg, func(string) string { return "" }), r.push, lg)
+	tel.raw = e.add
+	tel.handleBatch([]byte(`[{"time":"2024-05-01T10:00:00.000Z","type":"platform.future","record":{"a":1}},{"time":5,"type":"function","record":"x"}]`), false, time.Now())
+	if n := r.records(sigLogs); n != 0 {
+		t.Errorf("%d OTLP log records; want 0", n)
+	}
+	flushFor(e, 10*time.Second)
+	recs := sink.JSONRecords()
+	if len(recs) != 2 {
+		t.Fatalf("%d records; want 2", len(recs))
+	}
+	if recs[0].Fields["type"] != "platform.future" || fmt.Sprint(recs[0].Fields["record"]) != "map[a:1]" {
+		t.Errorf("unknown event became %v", recs[0].Fields)
+	}
+	if recs[1].Fields["type"] != "" || fmt.Sprint(recs[1].Fields["record"]) != "map[record:x time:5 type:function]" || recs[1].Fields["time"] == "" {
+		t.Errorf("malformed event became %v; want the whole event as the record, stamped with the observed time", recs[1].Fields)
+	}
+}
