@@ -40,6 +40,7 @@ type received struct {
 	transport   string // "grpc" or "http"
 	contentType string // HTTP Content-Type, or "application/grpc"
 	encoding    string // Content-Encoding / grpc-encoding; "" = none
+	chunked     bool   // HTTP body sent without Content-Length (chunked)
 	traces      *tracepb.TracesData
 	metrics     *metricspb.MetricsData
 	logs        *logspb.LogsData
@@ -218,7 +219,7 @@ func (b *httpBackend) handle(w http.ResponseWriter, r *http.Request) {
 	if isJSON {
 		unmarshal = otlpJSONUnmarshal
 	}
-	x := received{transport: "http", contentType: ct, encoding: enc}
+	x := received{transport: "http", contentType: ct, encoding: enc, chunked: r.ContentLength < 0}
 	var msg proto.Message
 	switch r.URL.Path {
 	case "/v1/traces":
