@@ -128,15 +128,17 @@ var lambdaAttrs = map[string]string{
 	"cloud.provider":   "aws",
 	"cloud.platform":   "aws_lambda",
 	"cloud.region":     "us-east-1",
-	"cloud.account.id": "",
+	"cloud.account.id": "123456789012", // the emulator's account
 	"faas.name":        "e2e-function",
 	"faas.version":     "$LATEST",
 	"faas.max_memory":  "", // int, bytes
 	"service.name":     "", // only when the SDK set none
 }
 
-// requiredLambdaAttrs must be present on every resource that arrives.
-var requiredLambdaAttrs = []string{"cloud.provider", "cloud.platform", "faas.name"}
+// requiredLambdaAttrs must be present on every resource that arrives (the
+// emulator gives the extension everything they are detected from).
+var requiredLambdaAttrs = []string{"cloud.provider", "cloud.platform", "cloud.region", "cloud.account.id",
+	"faas.name", "faas.version", "faas.max_memory"}
 
 // checkResource says what is wrong with got, the resource the backend got,
 // given want, the one the SDK sent.
@@ -233,4 +235,17 @@ func brief(m proto.Message) string {
 		s = s[:600] + "…"
 	}
 	return s
+}
+
+// addedAttrs renders the resource attributes of got that want lacks: what
+// the extension added.
+func addedAttrs(got, want *resourcepb.Resource) string {
+	var parts []string
+	for _, kv := range got.GetAttributes() {
+		if _, ok := attrValue(want.GetAttributes(), kv.GetKey()); !ok {
+			b, _ := protojson.Marshal(kv.GetValue())
+			parts = append(parts, kv.GetKey()+"="+string(b))
+		}
+	}
+	return strings.Join(parts, " ")
 }

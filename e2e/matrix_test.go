@@ -166,6 +166,9 @@ func checkCell(t *testing.T, base resultRow, cell string, sent map[string]int, r
 		}
 		matched, probs := compareItems(got, want)
 		row.received = matched
+		if len(got) > 0 && len(want) > 0 && sig == "traces" {
+			t.Logf("%s: resource attributes the extension added: %s", cell, addedAttrs(got[0].resource, want[0].resource))
+		}
 		for i, p := range probs {
 			if i == 10 {
 				t.Errorf("%s %s: … %d more problems", cell, sig, len(probs)-10)
