@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -10,12 +11,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"otel-lambda-extension/internal/lambdasim"
+	"otel-lambda-extension/internal/otlpsink"
 )
 
 // seen is one request as the upstream (the real Runtime API) received it.
@@ -653,4 +659,251 @@ func TestRuntimeProxyServerHasNoTimeouts(t *testing.T) {
 	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 || srv.IdleTimeout != 0 {
 		t.Errorf("timeouts read %v write %v idle %v; want none", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
 	}
+}
+
+func TestRuntimeProxyPortConfig(t *testing.T) {
+	t.Parallel()
+	noFile := func(string) ([]byte, error) { return nil, os.ErrNotExist }
+	for _, tc := range []struct {
+		value   string
+		want    int
+		wantErr string
+	}{
+		{"", 9009, ""},
+		{"9100", 9100, ""},
+		{"off", 0, ""},
+		{"OFF", 0, ""},
+		{"0", 0, ""},
+		{"4318", 0, `OTEL_LAMBDA_RUNTIME_PROXY_PORT="4318": want a port other than the receivers' (4318, 4317)`},
+		{"70000", 0, `OTEL_LAMBDA_RUNTIME_PROXY_PORT="70000": want a port 1..65535, or 0 or off`},
+		{"x", 0, `OTEL_LAMBDA_RUNTIME_PROXY_PORT="x": want a port`},
+	} {
+		env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_LAMBDA_RUNTIME_PROXY_PORT": tc.value}
+		c, err := loadConfig(func(k string) string { return env[k] }, noFile)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%q: got error %v; want %q", tc.value, err, tc.wantErr)
+		case tc.wantErr == "" && c.Receiver.RuntimeProxyPort != tc.want:
+			t.Errorf("%q: got port %d; want %d", tc.value, c.Receiver.RuntimeProxyPort, tc.want)
+		}
+	}
+}
+
+// fakeRuntimeOnce builds lambdasim's fake runtime once per test process.
+var fakeRuntimeOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "otel-ext-fakeruntime-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "fakeruntime")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/lambdasim/fakeruntime")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", errors.New("go build fakeruntime: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// median of ds (0 for none).
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// flushTimes parses the extension's debug lines "flush (end of invocation)
+// took <d>".
+func flushTimes(stderr string) []time.Duration {
+	var out []time.Duration
+	for line := range strings.SplitSeq(stderr, "\n") {
+		_, rest, ok := strings.Cut(line, "flush (end of invocation) took ")
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(rest)[0], ":"))
+		if err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestRuntimeProxyEndToEnd runs the built extension under the emulator with
+// the fake runtime started through otel-instrument and the end strategy:
+// every invocation's span is at the backend before the sandbox freezes, the
+// runtime reaches Lambda through the proxy with every header intact, and
+// the extension's next follows the runtime's response. With the proxy off,
+// or without the wrapper, the same holds through platform.runtimeDone. The
+// billed time after the response is logged (medians), never asserted.
+func TestRuntimeProxyEndToEnd(t *testing.T) {
+	t.Parallel()
+	rtBin, err := fakeRuntimeOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper, err := filepath.Abs("otel-instrument")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := []struct {
+		name      string
+		wrapper   bool   // start the runtime through otel-instrument
+		proxyPort string // OTEL_LAMBDA_RUNTIME_PROXY_PORT; "" = a free port
+		invokes   int
+		viaProxy  bool // the runtime must talk to the proxy
+	}{
+		{name: "wrapper and proxy", wrapper: true, invokes: 50, viaProxy: true},
+		{name: "wrapper, proxy off", wrapper: true, proxyPort: "off", invokes: 50},
+		{name: "no wrapper", invokes: 10},
+	}
+	for _, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rtRec := filepath.Join(dir, "rt.jsonl")
+			port := run.proxyPort
+			if port == "" {
+				port = strconv.Itoa(freePort(t))
+			}
+			recvPort := freePort(t)
+			env := map[string]string{
+				"OTEL_LAMBDA_RECEIVER_PORT": strconv.Itoa(recvPort),
+				// The marker lives next to the handoff file: one per test.
+				"OTEL_LAMBDA_HANDOFF_FILE":       filepath.Join(dir, "handoff", "runtime.env"),
+				"OTEL_LAMBDA_RUNTIME_PROXY_PORT": port,
+				"OTEL_LAMBDA_LOG_LEVEL":          "debug",
+				"FAKERT_RECORD":                  rtRec,
+				"FAKERT_OTLP":                    "1",
+				// Without the wrapper the runtime would send to the
+				// backend the extension exports to; send it to the receiver.
+				"FAKERT_OTLP_ENDPOINT": "http://127.0.0.1:" + strconv.Itoa(recvPort),
+			}
+			if run.wrapper {
+				env["AWS_LAMBDA_EXEC_WRAPPER"] = wrapper
+			}
+			sb := mustStart(t, sandboxOpts{env: env, sim: lambdasim.Config{Runtime: []string{rtBin}, FunctionTimeout: 10 * time.Second}})
+
+			var results []lambdasim.InvokeResult
+			var overheads, durations []time.Duration
+			for i := range run.invokes {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				res, err := sb.sim.InvokeEvent(ctx, lambdasim.Event{
+					Payload:         []byte(`{"i":` + strconv.Itoa(i) + `}`),
+					ClientContext:   `{"custom":{"i":"` + strconv.Itoa(i) + `"}}`,
+					CognitoIdentity: `{"cognitoIdentityId":"id-` + strconv.Itoa(i) + `"}`,
+				})
+				cancel()
+				if err != nil || res.Status != "success" {
+					t.Fatalf("invoke %d: %v status %s %s\nextension:\n%s", i, err, res.Status, res.ErrorType, sb.stderr.String())
+				}
+				// The sandbox is frozen now: whatever is not at the backend
+				// yet would wait for the next thaw.
+				name := "fn-" + res.RequestID
+				if !slices.ContainsFunc(sb.sink.Spans(), func(sp otlpsink.Span) bool { return sp.Span.GetName() == name }) {
+					t.Errorf("invoke %d: span %s not exported before the freeze", i, name)
+				}
+				results = append(results, res)
+				overheads = append(overheads, res.Overhead)
+				durations = append(durations, res.Duration)
+			}
+
+			// The runtime talked to the proxy (or not) and got Lambda's
+			// headers unchanged.
+			var start struct{ RuntimeAPI, Upstream string }
+			invokes := map[string]map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(string(mustRead(t, rtRec))), "\n") {
+				var l struct {
+					Kind string
+					Data json.RawMessage
+				}
+				if err := json.Unmarshal([]byte(line), &l); err != nil {
+					t.Fatal(err)
+				}
+				switch l.Kind {
+				case "start":
+					json.Unmarshal(l.Data, &start)
+				case "invoke":
+					var d struct {
+						RequestID string `json:"requestId"`
+						Headers   map[string]string
+					}
+					json.Unmarshal(l.Data, &d)
+					invokes[d.RequestID] = d.Headers
+				}
+			}
+			wantAPI := sb.sim.Addr()
+			if run.viaProxy {
+				wantAPI = "127.0.0.1:" + port
+			}
+			if start.RuntimeAPI != wantAPI {
+				t.Errorf("the runtime used %s; want %s", start.RuntimeAPI, wantAPI)
+			}
+			if run.viaProxy && start.Upstream != sb.sim.Addr() {
+				t.Errorf("OTEL_LAMBDA_UPSTREAM_RUNTIME_API %q; want %s", start.Upstream, sb.sim.Addr())
+			}
+			for i, res := range results {
+				h := invokes[res.RequestID]
+				for k, want := range map[string]string{
+					"Lambda-Runtime-Aws-Request-Id":       res.RequestID,
+					"Lambda-Runtime-Trace-Id":             res.TraceHeader,
+					"Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:orders",
+					"Lambda-Runtime-Client-Context":       `{"custom":{"i":"` + strconv.Itoa(i) + `"}}`,
+					"Lambda-Runtime-Cognito-Identity":     `{"cognitoIdentityId":"id-` + strconv.Itoa(i) + `"}`,
+				} {
+					if h[k] != want {
+						t.Errorf("invoke %d: the runtime got %s = %q; want %q", i, k, h[k], want)
+					}
+				}
+				if h["Lambda-Runtime-Deadline-Ms"] == "" {
+					t.Errorf("invoke %d: no Lambda-Runtime-Deadline-Ms", i)
+				}
+			}
+
+			// Order per invocation: the runtime's response is accepted
+			// before our extension calls next.
+			tl := sb.sim.Timeline()
+			for _, res := range results {
+				var resp, next time.Duration = -1, -1
+				for _, r := range tl {
+					if r.RequestID != res.RequestID {
+						continue
+					}
+					switch {
+					case r.Kind == lambdasim.KindRuntimeResponse:
+						resp = r.At
+					case r.Kind == lambdasim.KindNext && r.Ext == extensionName:
+						next = r.At
+					}
+				}
+				if resp < 0 || next < 0 || next < resp {
+					t.Errorf("%s: response at %v, extension next at %v; want the next after the response", res.RequestID, resp, next)
+				}
+			}
+			if strings.Contains(sb.stderr.String(), "no runtimeDone before the deadline") {
+				t.Errorf("the extension waited for the deadline:\n%s", sb.stderr.String())
+			}
+			_, ext := sb.shutdown("")
+			if ext.ExitCode != 0 {
+				t.Errorf("extension exit %d", ext.ExitCode)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "handoff", proxyMarkerName)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("proxy.ready left after exit: %v", err)
+			}
+			t.Logf("%s: %d invocations: median billed after the response %v, median duration %v, median end-of-invocation export %v",
+				run.name, run.invokes, median(overheads), median(durations), median(flushTimes(sb.stderr.String())))
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

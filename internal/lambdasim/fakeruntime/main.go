@@ -11,6 +11,7 @@
 //	                  with the status of each result POST
 //	FAKERT_OTLP       "1": before answering, POST a span named "fn-<request id>"
 //	                  to $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces and wait for it
+//	FAKERT_OTLP_ENDPOINT  overrides OTEL_EXPORTER_OTLP_ENDPOINT for that
 //	FAKERT_MODE       echo (default: respond {"requestId","payload"}), error
 //	                  (POST /error with type Handled.Error), stream (a streamed
 //	                  response in two parts; FAKERT_STREAM_ERROR sets the error
@@ -162,7 +163,10 @@ func run() int {
 // postSpan sends one span named fn-<id> as OTLP/JSON, the way an SDK's
 // force-flush does before the handler returns.
 func postSpan(hc *http.Client, id string) error {
-	ep := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	ep := os.Getenv("FAKERT_OTLP_ENDPOINT")
+	if ep == "" {
+		ep = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
 	if ep == "" {
 		ep = "http://127.0.0.1:4318"
 	}
