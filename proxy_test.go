@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -906,4 +907,22 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FuzzInvocationResult checks the request-id extraction against a regular
+// expression of the two result paths.
+func FuzzInvocationResult(f *testing.F) {
+	for _, s := range []string{runtimeInvocationPath + "abc/response", runtimeInvocationPath + "a/error", runtimeNextPath, runtimeInvocationPath + "/response", "/"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(`^/2018-06-01/runtime/invocation/([^/]+)/(?:response|error)$`)
+	f.Fuzz(func(t *testing.T, path string) {
+		want := ""
+		if m := re.FindStringSubmatch(path); m != nil {
+			want = m[1]
+		}
+		if got := invocationResult(path); got != want {
+			t.Errorf("invocationResult(%q) = %q; want %q", path, got, want)
+		}
+	})
 }

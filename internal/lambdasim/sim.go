@@ -4,7 +4,9 @@
 // It serves the Extensions API (2020-01-01) and the Telemetry API
 // (2022-07-01, event schema 2022-12-13) on 127.0.0.1, launches every
 // extension as a child process with Lambda's environment, runs the
-// "function" as a scripted Go func in-process, freezes the extension
+// "function" as a scripted Go func in-process (Invoke) or, with
+// Config.Runtime, as a real runtime process speaking the Runtime API
+// (InvokeEvent, runtimeapi.go), freezes the extension (and runtime)
 // processes with SIGSTOP whenever Lambda would freeze the sandbox, and
 // records a monotonic timeline of everything that happened. The behaviour
 // follows /work/shared/docs/lambda-apis.md section by section; where that
