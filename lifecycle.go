@@ -209,6 +209,11 @@ type extension struct {
 	kick    chan struct{} // asks the background flusher to export now
 
 	lastNext time.Time // when we last called next: the start of a freeze
+
+	// Runtime API proxy (proxy.go); nil when off or its port was taken.
+	proxy    *runtimeProxy
+	proxySrv *http.Server
+	marker   string // proxy.ready, removed at exit
 }
 
 // listeners are bound before register so the function's SDK and the
@@ -216,13 +221,18 @@ type extension struct {
 type listeners struct {
 	otlp, grpc, tel net.Listener
 	telURI          string
+	proxy           net.Listener // Runtime API proxy; nil when off or its port is taken
+	marker          string       // the proxy's proxy.ready
 }
 
 func (l *listeners) close() {
-	for _, ln := range []net.Listener{l.otlp, l.grpc, l.tel} {
+	for _, ln := range []net.Listener{l.otlp, l.grpc, l.tel, l.proxy} {
 		if ln != nil {
 			ln.Close()
 		}
+	}
+	if l.proxy != nil {
+		os.Remove(l.marker)
 	}
 }
 
@@ -296,6 +306,14 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 	if cfgErr == nil {
 		ls, bindErr = bindListeners(&cfg, runtimeAPI)
 	}
+	// The Runtime API proxy is bound before register too, so the wrapper,
+	// which runs only after every extension registered, finds proxy.ready.
+	// It is optional: a failure costs the Telemetry API's delay, not init.
+	var proxyErr error
+	if ls != nil && cfg.Receiver.RuntimeProxyPort != 0 {
+		ls.marker = proxyMarkerPath(getenv)
+		ls.proxy, proxyErr = listenRuntimeProxy(cfg.Receiver.RuntimeProxyPort, ls.marker)
+	}
 	tBind := time.Since(t0)
 
 	reg, err := api.register(ctx, name)
@@ -345,6 +363,12 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		lg.warnf("the OTLP receivers listen on %s, not loopback: anything that can reach this address can send telemetry as this function (set by OTEL_LAMBDA_RECEIVER_HOST)", cfg.Receiver.Host)
 	}
 	x.logDestinations()
+	if proxyErr != nil {
+		lg.warnf("%v; the end flush strategy waits for the Telemetry API instead", proxyErr)
+	}
+	if ls.proxy != nil {
+		x.proxy, x.marker = newRuntimeProxy(runtimeAPI, lg), ls.marker
+	}
 
 	x.serve(ls)
 	{
@@ -441,6 +465,14 @@ func (x *extension) serve(ls *listeners) {
 		start(ls.grpc, newGRPCHandler(rc.ingest, x.cfg.Receiver.MaxBodyBytes, x.lg), true)
 	}
 	start(ls.tel, x.tel, false)
+	if x.proxy != nil {
+		x.proxySrv = x.proxy.server()
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			x.proxySrv.Serve(ls.proxy)
+		}()
+	}
 	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
 
 	bgCtx, cancel := context.WithCancel(context.Background())
@@ -460,6 +492,13 @@ func (x *extension) stop() {
 		if s.Shutdown(ctx) != nil {
 			s.Close()
 		}
+	}
+	if x.proxySrv != nil {
+		// Not Shutdown: the runtime's next is a long poll that would hold
+		// it for the whole grace period.
+		x.proxySrv.Close()
+		x.proxy.closeIdle()
+		os.Remove(x.marker)
 	}
 	if x.stopBG != nil {
 		x.stopBG()
@@ -548,7 +587,13 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	}
 
 	plan := x.sched.plan(now, x.ring.bytes() >= x.cfg.Buffer.MaxBytes/2)
-	if plan == planEnd && !x.telOK {
+	// The proxy (proxy.go) knows when the runtime is done once the runtime
+	// uses it; then neither runtimeDone nor its delay is needed.
+	var proxyDone <-chan struct{}
+	if x.proxy != nil && x.proxy.active() {
+		proxyDone = x.proxy.done(ev.RequestID)
+	}
+	if plan == planEnd && !x.telOK && proxyDone == nil {
 		// Without runtimeDone the end of the invocation cannot be known:
 		// holding next would hold the function to its deadline. Export in
 		// the background now, and at the next event.
@@ -564,6 +609,7 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 		// sandbox freezes.
 		select {
 		case <-x.tel.runtimeDone(ev.RequestID):
+		case <-proxyDone:
 		case <-time.After(time.Until(deadline)):
 			x.lg.warnf("invoke %s: no runtimeDone before the deadline", ev.RequestID)
 			return
