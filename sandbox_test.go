@@ -77,6 +77,9 @@ func startSandbox(t testing.TB, o sandboxOpts) (*sandbox, error) {
 			"OTEL_LAMBDA_RECEIVER_PORT":  strconv.Itoa(sb.port),
 			"OTEL_LAMBDA_GRPC_PORT":      strconv.Itoa(sb.grpcPort),
 			"OTEL_LAMBDA_FLUSH_STRATEGY": "end",
+			// Parallel sandboxes must not share the Runtime API proxy's
+			// default port and marker file; tests of the proxy turn it on.
+			"OTEL_LAMBDA_RUNTIME_PROXY_PORT": "off",
 		}
 		if sb.sink != nil {
 			env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sb.sink.URL()
