@@ -76,6 +76,8 @@ gobuild() { # goarch output
 		-o "$2" .
 }
 
+abspath() { (cd "$1" && pwd); }
+
 human() { # bytes
 	awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1048576 }'
 }
@@ -97,7 +99,7 @@ build() {
 		chmod 0755 "$stage/extensions/$NAME" "$stage/extensions"
 		[ -f "$stage/otel-instrument" ] && chmod 0755 "$stage/otel-instrument"
 		find "$stage" -exec touch -h -d "@$ep" {} +
-		zipf="$PWD/$DIST/$NAME-$arch.zip"
+		zipf="$(abspath "$DIST")/$NAME-$arch.zip"
 		rm -f "$zipf"
 		# -X: no uid/gid extras; -D: no directory entries; a fixed entry
 		# order and TZ=UTC (zip stores local times) keep it reproducible.
@@ -119,7 +121,7 @@ upxzip() { # arch stage epoch
 	cp -a "$stage" "$ustage"
 	upx -q --best --lzma "$ustage/extensions/$NAME" >/dev/null
 	find "$ustage" -exec touch -h -d "@$ep" {} +
-	zipf="$PWD/$DIST/$NAME-$arch-upx.zip"
+	zipf="$(abspath "$DIST")/$NAME-$arch-upx.zip"
 	rm -f "$zipf"
 	(cd "$ustage" && TZ=UTC zip -q -X -D "$zipf" extensions/$NAME $([ -f otel-instrument ] && echo otel-instrument))
 	say "$arch (upx): binary $(stat -c %s "$ustage/extensions/$NAME") bytes, zip $(stat -c %s "$zipf") bytes: $DIST/$NAME-$arch-upx.zip"
@@ -166,7 +168,9 @@ size() {
 	say "stripped binary: $(stat -c %s "$bin.stripped") bytes"
 	say ""
 	say "largest packages (bytes of symbols):"
+	# BSS symbols (types B and b) take no room in the file: leave them out.
 	go tool nm -size -sort size "$bin" | awk '
+		$3 == "B" || $3 == "b" { next }
 		{ sz=$2; name=$NF
 		  pkg=name; sub(/\.[^\/]*$/, "", pkg)
 		  if (pkg == name) pkg = "(other)"
@@ -174,7 +178,7 @@ size() {
 		END { for (p in s) printf "%10d  %5.1f%%  %s\n", s[p], 100*s[p]/t, p }' | sort -rn | head -"${SIZE_TOP:-25}"
 	say ""
 	say "largest symbols:"
-	go tool nm -size -sort size "$bin" | head -"${SIZE_TOP:-25}" | awk '{ printf "%10d  %s\n", $2, $NF }'
+	go tool nm -size -sort size "$bin" | awk '$3 != "B" && $3 != "b"' | head -"${SIZE_TOP:-25}" | awk '{ printf "%10d  %s\n", $2, $NF }'
 }
 
 fuzz() {

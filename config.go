@@ -202,7 +202,7 @@ func configVars() []configVar {
 		{env: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", toml: "exporter.client_certificate", group: groupOTLP, perSignal: true, shown: "none",
 			help: "PEM certificate chain for mTLS (with the client key)"},
 		{env: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", toml: "exporter.metrics.temporality_preference", def: "cumulative", group: groupOTLP,
-			help: "cumulative, delta or lowmemory (case-insensitive)"},
+			help: "cumulative, delta or lowmemory; validated for SDK compatibility: the extension forwards SDK metrics as sent, and its own platform metrics are always delta so they add up across sandboxes"},
 		{env: "OTEL_SERVICE_NAME", toml: "service.name", group: groupOTLP, shown: "the function name",
 			help: "service.name of the extension's own telemetry"},
 		{env: "OTEL_RESOURCE_ATTRIBUTES", toml: "resource.attributes", kind: kindTable, group: groupOTLP, shown: "none",
@@ -241,7 +241,7 @@ func configVars() []configVar {
 
 		// Telemetry API subscription (lambda-apis.md).
 		{env: "OTEL_LAMBDA_TELEMETRY", toml: "telemetry.enabled", def: "true", kind: kindBool, group: groupTelemetry,
-			help: "subscribe to the Lambda Telemetry API at all"},
+			help: "export the Telemetry API's logs, metrics and spans; when false the extension still subscribes to platform events, only to learn when each invocation ends"},
 		{env: "OTEL_LAMBDA_TELEMETRY_TYPES", toml: "telemetry.types", def: "platform,function,extension", kind: kindList, group: groupTelemetry,
 			help: "comma list of platform, function, extension"},
 		// 25 ms is the API's minimum: runtimeDone, which tells us the

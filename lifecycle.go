@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -196,9 +197,11 @@ type extension struct {
 	tel   *telemetry
 	telOK bool // the Telemetry API delivers (not a local emulator's 202)
 
-	servers []*http.Server
-	wg      sync.WaitGroup     // serving goroutines and the background flusher
-	stopBG  context.CancelFunc // stops the background flusher
+	servers      []*http.Server
+	wg           sync.WaitGroup     // serving goroutines and the background flusher
+	bgCtx        context.Context    // parent of background flushes
+	shuttingDown atomic.Bool        // SHUTDOWN began: the final flush owns exporting
+	stopBG       context.CancelFunc // stops the background flusher and cancels its export
 
 	flushMu sync.Mutex // one export at a time
 	sched   scheduler
@@ -236,7 +239,7 @@ func bindListeners(cfg *Config, runtimeAPI string) (*listeners, error) {
 			return nil, err
 		}
 	}
-	if cfg.Telemetry.Enabled {
+	{
 		// Lambda delivers to sandbox.localdomain, which resolves to the
 		// sandbox's own address (lambda-apis.md §5.2). A Runtime API on
 		// loopback means an emulator, where that name does not exist.
@@ -335,17 +338,24 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		x.res.setAccountID(reg.AccountID)
 	}
 	lg.infof("Extension registered successfully: %s (function %s, version %s)", name, reg.FunctionName, reg.FunctionVersion)
+	if !isLoopbackHost(cfg.Receiver.Host) || cfg.Receiver.Host == "0.0.0.0" || cfg.Receiver.Host == "::" {
+		// The receivers are unauthenticated: anything that can reach them
+		// can write telemetry under this function's name.
+		lg.warnf("the OTLP receivers listen on %s, not loopback: anything that can reach this address can send telemetry as this function (set by OTEL_LAMBDA_RECEIVER_HOST)", cfg.Receiver.Host)
+	}
 	x.logDestinations()
 
 	x.serve(ls)
-	if x.tel != nil {
-		ok, err := x.tel.subscribe(ctx, api.hc, runtimeAPI, api.id, ls.telURI)
+	{
+		sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		ok, err := x.tel.subscribe(sctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		cancel()
 		switch {
 		case err != nil:
 			x.stop()
 			return fail("Extension.TelemetrySubscribeFailed", fmt.Errorf("telemetry subscribe: %w", err))
 		case !ok:
-			lg.warnf("the Telemetry API is not available here (a local emulator?): platform telemetry is off, and flushing falls back to the next event and SHUTDOWN")
+			// subscribe has said so, once.
 		default:
 			x.telOK = true
 			lg.infof("Successfully subscribed to Telemetry API on %s", ls.telURI)
@@ -376,9 +386,17 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		return nil, err
 	}
 	x.exp = exp
-	if cfg.Telemetry.Enabled {
-		x.tel = newTelemetry(cfg, x.res, x.ring.push, lg)
+	// The Telemetry API is also how the extension learns that an
+	// invocation is done (platform.runtimeDone), so it subscribes to
+	// platform events even when their data is switched off, and drops it.
+	tcfg, sink := cfg, x.ring.push
+	if !cfg.Telemetry.Enabled {
+		c := *cfg
+		c.Telemetry.Types = []string{"platform"}
+		c.Telemetry.PlatformLogs, c.Telemetry.PlatformSpans, c.Telemetry.PlatformMetrics = false, false, false
+		tcfg, sink = &c, func(signal, []byte, int) {}
 	}
+	x.tel = newTelemetry(tcfg, x.res, sink, lg)
 	x.sched = scheduler{strategy: cfg.Flush.Strategy}
 	return x, nil
 }
@@ -415,13 +433,11 @@ func (x *extension) serve(ls *listeners) {
 	if ls.grpc != nil {
 		start(ls.grpc, newGRPCHandler(rc.ingest, x.cfg.Receiver.MaxBodyBytes, x.lg), true)
 	}
-	if ls.tel != nil && x.tel != nil {
-		start(ls.tel, x.tel, false)
-	}
+	start(ls.tel, x.tel, false)
 	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
 
 	bgCtx, cancel := context.WithCancel(context.Background())
-	x.stopBG = cancel
+	x.bgCtx, x.stopBG = bgCtx, cancel
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
@@ -473,6 +489,7 @@ func (x *extension) loop(ctx context.Context) int {
 		if err != nil {
 			if ctx.Err() != nil {
 				x.lg.infof("stopping: %v", context.Cause(ctx))
+				x.stopBG()
 				x.finalFlush(time.Now().Add(500*time.Millisecond), "signal")
 				return 0
 			}
@@ -490,6 +507,7 @@ func (x *extension) loop(ctx context.Context) int {
 			}
 			x.lg.errorf("the Extensions API failed: %v; exiting", err)
 			x.api.reportError(context.Background(), "exit", "Extension.NextFailed", err.Error())
+			x.stopBG()
 			x.finalFlush(time.Now().Add(500*time.Millisecond), "fatal")
 			return 1
 		}
@@ -515,12 +533,8 @@ func isTransient(err error) bool {
 func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	now := time.Now()
 	deadline := time.UnixMilli(ev.DeadlineMs)
-	if x.tel != nil {
-		x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
-	}
-	if acct := accountFromARN(ev.InvokedFunctionArn); acct != "" {
-		x.res.setAccountID(acct)
-	}
+	// This also takes the account id from the ARN when register had none.
+	x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
 	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
 		x.exp.closeIdle()
 	}
@@ -564,9 +578,15 @@ const deadlineMargin = 50 * time.Millisecond
 func (x *extension) onShutdown(ev nextEvent) int {
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
-	if x.tel != nil {
-		x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
-	}
+	// No new background export from now on. One in flight gets half the
+	// budget to finish: cancelling it at once could cut it off after the
+	// backend accepted the batch, and the final flush would send it again.
+	// Past that it is cancelled (what it had not sent is requeued), so the
+	// final flush never waits behind it past the deadline.
+	x.shuttingDown.Store(true)
+	stop := time.AfterFunc(time.Until(deadline.Add(-shutdownMargin))/2, x.stopBG)
+	defer stop.Stop()
+	x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
 	if x.telOK {
 		// The last invocation's platform.report is produced only now that
 		// every extension called next; give the Telemetry API one buffering
@@ -601,9 +621,15 @@ func (x *extension) finalFlush(end time.Time, why string) {
 
 // flush exports what is buffered, until done or end.
 func (x *extension) flush(end time.Time, why string) flushResult {
+	return x.flushCtx(context.Background(), end, why)
+}
+
+// flushCtx is flush under a parent context: background flushes run under
+// one that SHUTDOWN cancels, so the final flush never queues behind them.
+func (x *extension) flushCtx(parent context.Context, end time.Time, why string) flushResult {
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
-	ctx, cancel := context.WithDeadline(context.Background(), end)
+	ctx, cancel := context.WithDeadline(parent, end)
 	defer cancel()
 	t := time.Now()
 	res := x.exp.flush(ctx)
@@ -639,14 +665,14 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		case <-x.ring.highWater():
 		case <-tick:
 		}
-		if x.ring.empty() {
+		if x.ring.empty() || x.shuttingDown.Load() {
 			continue
 		}
 		timeout := x.cfg.Flush.Timeout
 		if timeout <= 0 {
 			timeout = 5 * time.Second
 		}
-		x.flush(time.Now().Add(timeout), "background")
+		x.flushCtx(ctx, time.Now().Add(timeout), "background")
 	}
 }
 

@@ -164,3 +164,17 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEListsEveryVariable keeps the README's configuration table true:
+// every variable the parser reads is documented there.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range configVars() {
+		if !strings.Contains(string(readme), "`"+v.env+"`") {
+			t.Errorf("README.md does not document %s", v.env)
+		}
+	}
+}

@@ -361,7 +361,7 @@ func (t *telemetry) subscribe(ctx context.Context, hc *http.Client, runtimeAPI, 
 		return true, nil
 	case http.StatusAccepted:
 		_ = json.Unmarshal(rb, &e)
-		t.lg.infof("telemetry api not supported here (status 202 %s): no platform telemetry or function logs", e.ErrorType)
+		t.lg.warnf("the Telemetry API is not available here (status 202 %s, a local emulator?): no platform telemetry or function logs, and flushing falls back to the next event and SHUTDOWN", e.ErrorType)
 		return false, nil
 	}
 	if json.Unmarshal(rb, &e) == nil && (e.ErrorType != "" || e.ErrorMessage != "") {
