@@ -119,7 +119,7 @@ func (c *captured) take() []struct {
 
 // newTestReceiver is the real receiver with the real enricher, queueing
 // into c, with a body limit of maxBody.
-func newTestReceiver(maxBody int64, c *captured) *receiver {
+func newHostileReceiver(maxBody int64, c *captured) *receiver {
 	return newReceiver(maxBody, newEnricher(testAttrs()), c.push, newLogger(io.Discard, levelError))
 }
 
@@ -144,7 +144,7 @@ func serveOnce(h http.Handler, sig signal, ctype, encoding string, body []byte) 
 func TestSDKPayloadsAccepted(t *testing.T) {
 	t.Parallel()
 	var c captured
-	h := newTestReceiver(16<<20, &c).routes()
+	h := newHostileReceiver(16<<20, &c).routes()
 	for _, p := range sdkPayloads(t) {
 		t.Run(p.name, func(t *testing.T) {
 			m := newMsg(p.sig)
@@ -216,7 +216,7 @@ func FuzzReceiverHTTP(f *testing.F) {
 	f.Add(uint8(1), uint8(2), uint8(0), []byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"\udc00"}]}]}]}`))
 	f.Add(uint8(2), uint8(4), uint8(0), []byte("hello"))
 	var c captured
-	h := newTestReceiver(fuzzMaxBody, &c).routes()
+	h := newHostileReceiver(fuzzMaxBody, &c).routes()
 	f.Fuzz(func(t *testing.T, s, ct, encMode uint8, body []byte) {
 		sig := signal(s % uint8(numSignals))
 		ctype := fuzzContentTypes[int(ct)%len(fuzzContentTypes)]
@@ -330,7 +330,7 @@ func TestGzipBomb(t *testing.T) {
 		bomb := gzipBomb(tc.inflated)
 		t.Logf("%d MB bomb is %d KB on the wire", tc.inflated>>20, len(bomb)>>10)
 		var c captured
-		h := newTestReceiver(tc.limit, &c).routes()
+		h := newHostileReceiver(tc.limit, &c).routes()
 		var code int
 		var resp []byte
 		alloc := allocDuring(func() { code, resp = serveOnce(h, sigTraces, ctProtobuf, "gzip", bomb) })
@@ -398,7 +398,7 @@ func traceWithAttr(anyValue []byte) []byte {
 func TestDeepNesting(t *testing.T) {
 	t.Parallel()
 	var c captured
-	h := newTestReceiver(16<<20, &c).routes()
+	h := newHostileReceiver(16<<20, &c).routes()
 	for _, depth := range []int{maxAnyDepth + 1, 1000, 100_000} {
 		pb := traceWithAttr(nestedAnyValue(depth))
 		if err := proto.Unmarshal(pb, &tracepb.TracesData{}); depth <= 1000 && err != nil {
@@ -425,7 +425,7 @@ func TestDeepNesting(t *testing.T) {
 func TestInvalidUTF8(t *testing.T) {
 	t.Parallel()
 	var c captured
-	h := newTestReceiver(16<<20, &c).routes()
+	h := newHostileReceiver(16<<20, &c).routes()
 	bad := "caf\xe9 \xff\xfe"
 	span := appendBytes(nil, 1, bytes.Repeat([]byte{1}, 16))
 	span = appendBytes(span, 2, bytes.Repeat([]byte{2}, 8))
@@ -466,7 +466,7 @@ func TestHugeAttributeCount(t *testing.T) {
 	}
 	for _, limit := range []int64{16 << 20, 1 << 20} {
 		var c captured
-		h := newTestReceiver(limit, &c).routes()
+		h := newHostileReceiver(limit, &c).routes()
 		for _, req := range []struct {
 			ctype string
 			body  []byte
