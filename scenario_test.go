@@ -276,7 +276,8 @@ func TestScenarioBackendSlow(t *testing.T) {
 	checkExactlyOnce(t, sb.sink, want)
 
 	checkShutdownClean(t, sb, "spindown")
-	s := summary(t, sb.stderr.String())["traces"]
+	out := sb.stderr.String()
+	s := summary(t, out)["traces"]
 	if s.received != 15 || s.exported != 15 || s.dropped != 0 || s.retried == 0 {
 		t.Errorf("summary %+v; want received 15 exported 15 dropped 0 and the retries counted", s)
 	}
