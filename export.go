@@ -36,6 +36,7 @@ type sendResult struct {
 	rejected   int64         // partial_success rejected count
 	message    string        // partial_success error_message, or the start of an error body
 	err        error         // transport or protocol error, nil on an answer
+	wrote      bool          // the whole request was written to the connection
 }
 
 // gzipLevel is the compression level for exports; see BENCHMARKS.md for the
@@ -409,7 +410,18 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 			return sent, r.rejected
 		}
 		if ctx.Err() != nil {
-			return requeued, 0 // our deadline cut the attempt short: not the backend's fault
+			// Our deadline cut the attempt short: not the backend's fault.
+			// If the whole request had gone out, the backend may have taken
+			// it (the answer can be waiting in the socket while the sandbox
+			// is frozen past the deadline): the resend is then a possible
+			// duplicate, so count it as a retry and say so.
+			if r.wrote {
+				st.retries.Add(1)
+				st.retried.add(b.items, len(b.data))
+				e.lg.warnf("%s export to %s: the flush deadline passed after the request was sent; %d records are kept and sent again, and may arrive twice",
+					t.sig, t.name, b.items)
+			}
+			return requeued, 0
 		}
 		if r.err != nil && reused && !staleRetried && !permanent(r.err) {
 			// A kept-alive connection that died while the sandbox was
@@ -491,9 +503,10 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 		ctx, cancel = context.WithTimeout(ctx, t.cfg.Timeout)
 		defer cancel()
 	}
-	var reused atomic.Bool
+	var reused, wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
+		GotConn:      func(i httptrace.GotConnInfo) { reused.Store(i.Reused) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
 	})
 	var r sendResult
 	if t.grpc {
@@ -501,6 +514,7 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 	} else {
 		r = e.attemptHTTP(ctx, t, body)
 	}
+	r.wrote = wrote.Load()
 	return r, reused.Load()
 }
 

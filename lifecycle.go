@@ -206,7 +206,6 @@ type extension struct {
 
 	flushMu sync.Mutex // one export at a time
 	sched   scheduler
-	kick    chan struct{} // asks the background flusher to export now
 
 	lastNext time.Time // when we last called next: the start of a freeze
 
@@ -402,7 +401,7 @@ func baseName(p string) string {
 }
 
 func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) string) (*extension, error) {
-	x := &extension{cfg: cfg, lg: lg, api: api, kick: make(chan struct{}, 1)}
+	x := &extension{cfg: cfg, lg: lg, api: api}
 	x.res = detectResource(cfg, getenv)
 	x.st = &stats{}
 	x.ring = newRing(cfg, x.st, lg)
@@ -602,7 +601,17 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	x.lg.debugf("invoke %s: plan %s", ev.RequestID, plan)
 	switch plan {
 	case planAsync:
-		x.kickFlush()
+		// Export what earlier invocations left while this one runs: the
+		// function got its event at the same time, so the export overlaps
+		// its work and costs nothing unless it outlasts it. next waits for
+		// it, so no export is ever in flight when the sandbox freezes (an
+		// answer stuck in a frozen socket past the deadline would make the
+		// batch go out twice).
+		end := time.Now().Add(x.cfg.Flush.Timeout)
+		if d := deadline.Add(-deadlineMargin); d.Before(end) {
+			end = d
+		}
+		x.flush(end, "start of invocation")
 	case planEnd:
 		// Wait until the runtime is done with this request, so its last
 		// spans and log lines are in the buffer, then export before the
@@ -710,14 +719,6 @@ func (x *extension) flushCtx(parent context.Context, end time.Time, why string) 
 	return res
 }
 
-// kickFlush asks the background flusher to export now, without waiting.
-func (x *extension) kickFlush() {
-	select {
-	case x.kick <- struct{}{}:
-	default:
-	}
-}
-
 // backgroundFlusher exports off the function's path: when kicked (adaptive
 // in its asynchronous mode), when the buffer crosses its high-water mark,
 // and on the continuous strategy's period. It runs only while the sandbox
@@ -733,7 +734,6 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-x.kick:
 		case <-x.ring.highWater():
 		case <-tick:
 		}
