@@ -1,8 +1,8 @@
 // bench_test.go owns the root package's benchmarks of hot paths that no
 // other file's benchmarks cover: the whole OTLP/HTTP receive path (content
 // type, gzip, body limit, JSON transcoding, validation, enrichment, queue)
-// in process, and gzip levels on the platform log records the Telemetry
-// API produces. tools/bench/run.sh runs every benchmark of the package.
+// in process, and gzip levels (HuffmanOnly too) on span batches and on the
+// platform log records the Telemetry API produces. tools/bench/run.sh runs every benchmark of the package.
 package main
 
 import (
@@ -61,10 +61,13 @@ func BenchmarkReceiverServe(b *testing.B) {
 	}
 }
 
-// BenchmarkGzipPlatformLogs compares gzip levels on the log records that
-// Telemetry API batches become (BenchmarkGzip does the same for spans):
-// small repetitive records, where the level matters least.
-func BenchmarkGzipPlatformLogs(b *testing.B) {
+// BenchmarkGzipLevels compares gzip levels on two realistic payloads
+// (BenchmarkGzip in export_test.go does BestSpeed and Default on a span
+// batch): a 4 MB-class batch of spans with the attributes of an
+// instrumented handler, and the log records that Telemetry API batches
+// become. HuffmanOnly is the cheapest compression there is: entropy coding
+// without matching.
+func BenchmarkGzipLevels(b *testing.B) {
 	var logs []byte
 	cfg := telConfig()
 	tel := newTelemetry(cfg, detectResource(cfg, telLambdaEnv(nil)), func(sig signal, chunk []byte, _ int) {
@@ -78,24 +81,33 @@ func BenchmarkGzipPlatformLogs(b *testing.B) {
 	if len(logs) == 0 {
 		b.Fatal("the telemetry batches produced no log records")
 	}
-	for _, lv := range []struct {
-		name  string
-		level int
-	}{{"BestSpeed", gzip.BestSpeed}, {"Default", gzip.DefaultCompression}} {
-		b.Run(lv.name, func(b *testing.B) {
-			w, _ := gzip.NewWriterLevel(nil, lv.level)
-			var buf bytes.Buffer
-			b.SetBytes(int64(len(logs)))
-			b.ReportAllocs()
-			for b.Loop() {
-				buf.Reset()
-				w.Reset(&buf)
-				w.Write(logs)
-				w.Close()
-			}
-			b.ReportMetric(float64(len(logs)), "in-bytes")
-			b.ReportMetric(float64(buf.Len()), "out-bytes")
-			b.ReportMetric(float64(len(logs))/float64(buf.Len()), "ratio")
-		})
+	var spans []byte
+	for range 8 {
+		spans = append(spans, mustMarshal(b, sampleTraces(512))...)
+	}
+	for _, p := range []struct {
+		name string
+		data []byte
+	}{{"spans", spans}, {"platform-logs", logs}} {
+		for _, lv := range []struct {
+			name  string
+			level int
+		}{{"HuffmanOnly", gzip.HuffmanOnly}, {"BestSpeed", gzip.BestSpeed}, {"Default", gzip.DefaultCompression}} {
+			b.Run(p.name+"/"+lv.name, func(b *testing.B) {
+				w, _ := gzip.NewWriterLevel(nil, lv.level)
+				var buf bytes.Buffer
+				b.SetBytes(int64(len(p.data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					buf.Reset()
+					w.Reset(&buf)
+					w.Write(p.data)
+					w.Close()
+				}
+				b.ReportMetric(float64(len(p.data)), "in-bytes")
+				b.ReportMetric(float64(buf.Len()), "out-bytes")
+				b.ReportMetric(float64(len(p.data))/float64(buf.Len()), "ratio")
+			})
+		}
 	}
 }

@@ -29,7 +29,7 @@ die() {
 if [ "${BENCH_QUICK:-}" = 1 ]; then
 	COLD=${BENCH_COLD:-8} TRACE=3 INVOKES=${BENCH_INVOKES:-60} TP_REQ=100 TP_REPS=1 MEM_REPS=1 GOCOUNT=1 GOTIME=100ms
 else
-	COLD=${BENCH_COLD:-30} TRACE=10 INVOKES=${BENCH_INVOKES:-1000} TP_REQ=400 TP_REPS=3 MEM_REPS=3 GOCOUNT=5 GOTIME=500ms
+	COLD=${BENCH_COLD:-30} TRACE=10 INVOKES=${BENCH_INVOKES:-1000} TP_REQ=200 TP_REPS=3 MEM_REPS=3 GOCOUNT=6 GOTIME=500ms
 fi
 OUTFILE=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 SKIP=",${BENCH_SKIP:-},"
@@ -201,31 +201,33 @@ if ! skip go; then
 		die "go test -bench failed"
 	}
 	BENCHSTAT=$WORK/benchstat.txt
+	# Run in $WORK so the table is headed by the file name, not the path.
 	if command -v benchstat >/dev/null 2>&1; then
-		benchstat "$GOBENCH" >"$BENCHSTAT" 2>&1 || : >"$BENCHSTAT"
+		(cd "$WORK" && benchstat gobench.txt) >"$BENCHSTAT" 2>&1 || : >"$BENCHSTAT"
 	else
-		go run golang.org/x/perf/cmd/benchstat@latest "$GOBENCH" >"$BENCHSTAT" 2>"$WORK/benchstat.err" || : >"$BENCHSTAT"
+		(cd "$WORK" && go run golang.org/x/perf/cmd/benchstat@latest gobench.txt) >"$BENCHSTAT" 2>"$WORK/benchstat.err" || : >"$BENCHSTAT"
 	fi
 	# 6. gzip: medians per level from BenchmarkGzip (spans) and
 	# BenchmarkGzipPlatformLogs (Telemetry API log records).
 	{
 		echo "## 6. gzip level"
 		echo
-		echo "Exports are gzip-compressed at \`gzipLevel\` (export.go). Realistic batches compressed at BestSpeed and at the default level (\`BenchmarkGzip\`: 8 requests × 512 spans with the attributes of an instrumented handler; \`BenchmarkGzipPlatformLogs\`: the log records the Telemetry API's platform events become); medians of $GOCOUNT runs."
+		echo "Exports are gzip-compressed at \`gzipLevel\` (export.go). Realistic batches compressed at each level, medians of $GOCOUNT runs: \`BenchmarkGzip\` (export_test.go: 8 requests × 512 spans), \`BenchmarkGzipLevels\` (bench_test.go: 8 × 512 spans with the attributes of an instrumented handler, and the log records that Telemetry API platform events become)."
 		echo
-		echo "| payload | level | in | out | ratio | CPU per MB in (median) | MB/s |"
+		echo "| payload | level | in | out | ratio | CPU per MB in | MB/s |"
 		echo "|---|---|---|---|---|---|---|"
 		awk '
-			/^Benchmark(Gzip|GzipPlatformLogs)\// {
+			/^BenchmarkGzip(Levels)?\// {
 				name=$1; sub(/-[0-9]+$/, "", name)
-				split(name, p, "/")
-				pl = (p[1] == "BenchmarkGzip") ? "spans" : "platform logs"
-				for (i=2; i<=NF; i++) {
-					if ($(i+1) == "ns/op") ns[pl SUBSEP p[2]] = ns[pl SUBSEP p[2]] " " $i
-					if ($(i+1) == "in-bytes") in_[pl SUBSEP p[2]] = $i
-					if ($(i+1) == "out-bytes") out[pl SUBSEP p[2]] = $i
+				n = split(name, p, "/")
+				if (p[1] == "BenchmarkGzip") { pl = "span batch (BenchmarkGzip)"; lv = p[2] } else { pl = p[2]; lv = p[3] }
+				k = pl SUBSEP lv
+				for (i=2; i<NF; i++) {
+					if ($(i+1) == "ns/op") ns[k] = ns[k] " " $i
+					if ($(i+1) == "in-bytes") in_[k] = $i
+					if ($(i+1) == "out-bytes") out[k] = $i
 				}
-				keys[pl SUBSEP p[2]] = 1
+				keys[k] = 1; pls[pl] = 1
 			}
 			function med(s,   a, n, i, j, t) {
 				n = split(s, a, " ")
@@ -238,9 +240,19 @@ if ! skip go; then
 					m = med(ns[k]); mbin = in_[k] / 1048576
 					printf "| %s | %s | %.0f KB | %.1f KB | %.2f | %.2f ms | %.0f |\n", kk[1], kk[2], in_[k]/1024, out[k]/1024, in_[k]/out[k], m/1e6/mbin, mbin/(m/1e9)
 				}
-			}' "$GOBENCH" | sort
+				for (pl in pls) {
+					b = pl SUBSEP "BestSpeed"; d = pl SUBSEP "Default"
+					if (!(b in keys) || !(d in keys)) continue
+					printf "SUMMARY %s: Default saves %.1f%% of the BestSpeed bytes (%.1f KB of %.1f KB) for %.1f× the CPU.\n", pl, 100*(out[b]-out[d])/out[b], (out[b]-out[d])/1024, out[b]/1024, med(ns[d])/med(ns[b])
+				}
+			}' "$GOBENCH" | sort >"$WORK/gzip.txt"
+		grep -v '^SUMMARY' "$WORK/gzip.txt" || true
 		echo
-		echo "The summary of this comparison is in Findings below."
+		sed -n 's/^SUMMARY /- /p' "$WORK/gzip.txt"
+		echo
+		echo "gzipLevel is $(sed -n 's/^const gzipLevel = gzip\.\(.*\)/\1/p' export.go)."
+		echo
+		echo "Why the level is what it is: see Findings."
 		echo
 		echo "Reproduce: \`go test -run '^\$' -bench 'Gzip' -benchmem -count $GOCOUNT .\`"
 		echo

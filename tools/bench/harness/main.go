@@ -180,9 +180,10 @@ func freePort() (int, error) {
 // simOpts is one sandbox: the extension, its environment, and the Sim's
 // own settings.
 type simOpts struct {
-	bin string
-	env map[string]string
-	cfg lambdasim.Config
+	bin   string
+	env   map[string]string
+	extra map[string]string // overrides env
+	cfg   lambdasim.Config
 }
 
 // sandbox is a started Sim with the extension's receiver port.
@@ -218,6 +219,9 @@ func startSim(o simOpts) (*sandbox, error) {
 			"OTEL_LAMBDA_GRPC_PORT":     strconv.Itoa(gport),
 		}
 		for k, v := range o.env {
+			env[k] = v
+		}
+		for k, v := range o.extra {
 			env[k] = v
 		}
 		cfg := o.cfg

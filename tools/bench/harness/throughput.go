@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +34,7 @@ const cpuRatioTarget = 5.0
 const (
 	idleRSSTarget = 8 << 20  // RSS after init
 	peakSlack     = 12 << 20 // peak RSS over the buffer's byte budget
-	defaultBuffer = 64 << 20 // bufferMaxBytes in config.go
+	defaultBuffer = 64 << 20 // bufferMaxBytes in config.go: the throughput runs' budget
 )
 
 // loadResult is otlpload's JSON line (the fields used here).
@@ -75,7 +76,7 @@ type collector struct {
 	log  bytes.Buffer
 }
 
-func startCollector(bin, sinkURL, dir string) (*collector, error) {
+func startCollector(bin, sinkURL, dir, compression string) (*collector, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func startCollector(bin, sinkURL, dir string) (*collector, error) {
 exporters:
   otlphttp:
     endpoint: %s
-    compression: gzip
+    compression: %s
 service:
   telemetry:
     logs:
@@ -103,7 +104,7 @@ service:
     traces:
       receivers: [otlp]
       exporters: [otlphttp]
-`, port, sinkURL)
+`, port, sinkURL, compression)
 	path := filepath.Join(dir, "otelcol.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -190,8 +191,19 @@ func cmdThroughput(args []string) error {
 	requests := fs.Int("requests", 400, "requests per run")
 	spans := fs.Int("spans", 512, "spans per request")
 	conc := fs.Int("concurrency", 4, "otlpload -concurrency")
+	shapes := fs.String("shapes", "protobuf,protobuf+gzip,json,json+gzip", "load shapes, comma separated")
+	extraEnv := fs.String("env", "", "extra extension environment, k=v,k=v (for experiments)")
+	compression := fs.String("compression", "gzip", "export compression of both targets: gzip or none")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var cases []loadCase
+	for _, sh := range strings.Split(*shapes, ",") {
+		format, gz := strings.CutSuffix(sh, "+gzip")
+		if format != "protobuf" && format != "json" {
+			return fmt.Errorf("-shapes: %q is not protobuf or json (with +gzip)", sh)
+		}
+		cases = append(cases, loadCase{format, gz})
 	}
 	dir, err := os.MkdirTemp("", "bench-throughput-")
 	if err != nil {
@@ -206,22 +218,26 @@ func cmdThroughput(args []string) error {
 
 	var coll *collector
 	if *col != "" {
-		coll, err = startCollector(*col, sink.URL(), dir)
+		coll, err = startCollector(*col, sink.URL(), dir, *compression)
 		if err != nil {
 			return err
 		}
 		defer coll.stop()
 	}
+	env := parseEnv(*extraEnv)
+	env["OTEL_EXPORTER_OTLP_COMPRESSION"] = *compression
 	sb, err := startSim(simOpts{bin: *ext, env: map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL(),
 		"OTEL_LAMBDA_FLUSH_STRATEGY":  "continuously,100",
-	}, cfg: lambdasim.Config{NoFreeze: true, FunctionTimeout: 30 * time.Minute}})
+		// The largest default budget (a function of 1 GB or more): the
+		// 128 MB function's 8 MB would drop most of a burst this size.
+		"O2_MAX_BUFFER_SIZE_MB": strconv.Itoa(defaultBuffer >> 20),
+	}, extra: env, cfg: lambdasim.Config{NoFreeze: true, FunctionTimeout: 30 * time.Minute}})
 	if err != nil {
 		return err
 	}
 	defer sb.sim.Close()
 
-	cases := []loadCase{{"protobuf", false}, {"protobuf", true}, {"json", false}, {"json", true}}
 	var samples []tpSample
 	measure := func(ctx context.Context, target, url string, pid int, lc loadCase) error {
 		before := sink.Counts().Spans
@@ -257,7 +273,11 @@ func cmdThroughput(args []string) error {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		wall := time.Since(t0).Seconds()
+		// A stall ends at the last arrival, not when we gave up waiting.
+		wall := lastAt.Sub(t0).Seconds()
+		if got := sink.Counts().Spans; got >= want {
+			wall = time.Since(t0).Seconds()
+		}
 		cpu1, err := cpuSeconds(pid)
 		if err != nil {
 			return err
@@ -312,14 +332,14 @@ func cmdThroughput(args []string) error {
 	o := &output{c: &c}
 	o.p("## 4. Throughput")
 	o.p("")
-	o.p("`tools/otlpload` (%d requests × %d spans, %d connections) to the extension's OTLP/HTTP receiver, which exports to a local `otlpsink` (CountOnly) with `OTEL_LAMBDA_FLUSH_STRATEGY=continuously,100`, running under lambdasim in one long invocation without SIGSTOP; and the same load to an OpenTelemetry Collector (%s) exporting to the same sink, interleaved, %d runs per shape and target. Both export OTLP/HTTP protobuf with gzip. Spans/s is what otlpload saw accepted; CPU is the target process's utime+stime (/proc/<pid>/stat) from the start of the load until every accepted span reached the sink; spans per CPU-second counts spans that reached the sink. Load generator, sink and target share this machine's cores.", *requests, *spans, *conc, *colNote, *reps)
+	o.p("`tools/otlpload` (%d requests × %d spans, %d connections) to the extension's OTLP/HTTP receiver, which exports to a local `otlpsink` (CountOnly) with `OTEL_LAMBDA_FLUSH_STRATEGY=continuously,100` and a 64 MB buffer (`O2_MAX_BUFFER_SIZE_MB=64`), running under lambdasim in one long invocation without SIGSTOP; and the same load to an OpenTelemetry Collector (%s) exporting to the same sink, interleaved, %d runs per shape and target. Both export OTLP/HTTP protobuf with compression %s. Ingest spans/s is what otlpload saw accepted; end-to-end spans/s is spans at the sink per second from the start of the load until the last one arrived; CPU is the target process's utime+stime (/proc/<pid>/stat) from the start of the load until every accepted span reached the sink; spans per CPU-second counts spans that reached the sink. Load generator, sink and target share this machine's cores.", *requests, *spans, *conc, *colNote, *reps, *compression)
 	o.p("")
-	o.p("| load | target | body | ingest spans/s (median) | min–max | µs CPU per span (median) | spans per CPU-s (median) | delivered/sent | p50 / p99 request ms |")
-	o.p("|---|---|---|---|---|---|---|---|---|")
+	o.p("| load | target | body | ingest spans/s (median) | min–max | end-to-end spans/s (median) | µs CPU per span (median) | spans per CPU-s (median) | delivered/sent | p50 / p99 request ms |")
+	o.p("|---|---|---|---|---|---|---|---|---|---|")
 	perCPU := map[string]map[loadCase]float64{"extension": {}, "collector": {}}
 	for _, lc := range cases {
 		for _, t := range []string{"extension", "collector"} {
-			var ingest, cpuPer, per, p50, p99 []float64
+			var ingest, e2e, cpuPer, per, p50, p99 []float64
 			var delivered, sent float64
 			body := 0
 			for _, s := range samples {
@@ -327,6 +347,7 @@ func cmdThroughput(args []string) error {
 					continue
 				}
 				ingest = append(ingest, s.ingest)
+				e2e = append(e2e, s.delivered/s.wall)
 				cpuPer = append(cpuPer, 1e6*s.cpu/max(s.delivered, 1))
 				per = append(per, s.delivered/max(s.cpu, 0.01))
 				p50 = append(p50, s.p50)
@@ -340,7 +361,7 @@ func cmdThroughput(args []string) error {
 			}
 			di := summarise(ingest)
 			perCPU[t][lc] = summarise(per).P50
-			o.p("| %s | %s | %s | %.0f | %.0f–%.0f | %s | %.0f | %.3f | %s / %s |", lc, t, mb(float64(body)), di.P50, di.Min, di.Max, f(summarise(cpuPer).P50), summarise(per).P50, delivered/max(sent, 1), f(summarise(p50).P50), f(summarise(p99).P50))
+			o.p("| %s | %s | %s | %.0f | %.0f–%.0f | %.0f | %s | %.0f | %.3f | %s / %s |", lc, t, mb(float64(body)), di.P50, di.Min, di.Max, summarise(e2e).P50, f(summarise(cpuPer).P50), summarise(per).P50, delivered/max(sent, 1), f(summarise(p50).P50), f(summarise(p99).P50))
 		}
 	}
 	o.p("")
@@ -396,6 +417,7 @@ func cmdMemory(args []string) error {
 	cold := fs.String("coldjson", "", "coldstart -json output, for RSS after init")
 	hwm := fs.String("hwmjson", "", "throughput's peak RSS file")
 	reps := fs.Int("reps", 3, "buffer-full runs (each a fresh sandbox)")
+	extraEnv := fs.String("env", "", "extra extension environment, k=v,k=v (for experiments)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -435,7 +457,7 @@ func cmdMemory(args []string) error {
 	var peaks, rss []float64
 	var pushed float64
 	for range *reps {
-		p, r, n, err := bufferFull(*ext, *load, *bufMB, *factor)
+		p, r, n, err := bufferFull(*ext, *load, *bufMB, *factor, parseEnv(*extraEnv))
 		if err != nil {
 			return err
 		}
@@ -472,7 +494,7 @@ func sortedKeys(m map[string][]float64) []string {
 
 // bufferFull pushes factor × the buffer into a sandbox whose backend is
 // down and returns VmHWM, VmRSS and the bytes pushed.
-func bufferFull(ext, load string, bufMB int, factor float64) (hwm, rss, pushed float64, err error) {
+func bufferFull(ext, load string, bufMB int, factor float64, extra map[string]string) (hwm, rss, pushed float64, err error) {
 	sink, err := otlpsink.New(otlpsink.Options{CountOnly: true})
 	if err != nil {
 		return 0, 0, 0, err
@@ -485,7 +507,7 @@ func bufferFull(ext, load string, bufMB int, factor float64) (hwm, rss, pushed f
 		"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL(),
 		"OTEL_LAMBDA_FLUSH_STRATEGY":  "continuously,100",
 		"O2_MAX_BUFFER_SIZE_MB":       strconv.Itoa(bufMB),
-	}, cfg: lambdasim.Config{NoFreeze: true, FunctionTimeout: 10 * time.Minute}})
+	}, extra: extra, cfg: lambdasim.Config{NoFreeze: true, FunctionTimeout: 10 * time.Minute}})
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -513,5 +535,21 @@ func bufferFull(ext, load string, bufMB int, factor float64) (hwm, rss, pushed f
 		inner = err
 		return err
 	})
+	if path := os.Getenv("HARNESS_STDERR"); path != "" {
+		// For experiments (GODEBUG=gctrace=1 through -env): the
+		// extension's output of the last run.
+		sb.sim.Close()
+		_ = os.WriteFile(path, []byte(sb.stderr()), 0o644)
+	}
 	return hwm, rss, pushed, errors.Join(inner, err)
+}
+
+func parseEnv(s string) map[string]string {
+	env := map[string]string{}
+	for kv := range strings.SplitSeq(s, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			env[k] = v
+		}
+	}
+	return env
 }
