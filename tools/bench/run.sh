@@ -29,7 +29,7 @@ die() {
 if [ "${BENCH_QUICK:-}" = 1 ]; then
 	COLD=${BENCH_COLD:-8} TRACE=3 INVOKES=${BENCH_INVOKES:-60} TP_REQ=100 TP_REPS=1 MEM_REPS=1 GOCOUNT=1 GOTIME=100ms
 else
-	COLD=${BENCH_COLD:-30} TRACE=10 INVOKES=${BENCH_INVOKES:-1000} TP_REQ=200 TP_REPS=3 MEM_REPS=3 GOCOUNT=6 GOTIME=500ms
+	COLD=${BENCH_COLD:-30} TRACE=10 INVOKES=${BENCH_INVOKES:-1000} TP_REQ=200 TP_REPS=5 MEM_REPS=3 GOCOUNT=6 GOTIME=500ms
 fi
 OUTFILE=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 SKIP=",${BENCH_SKIP:-},"
@@ -178,16 +178,22 @@ if ! skip throughput; then
 	colargs=()
 	[ -n "$COLLECTOR" ] && colargs=(-collector "$COLLECTOR")
 	# shellcheck disable=SC2046
-	"$H" throughput $(common 4-throughput) -ext "$OURS" -load "$BIN/otlpload" "${colargs[@]}" -collector-note "$COLNOTE" \
+	"$H" throughput $(common 4-throughput) -hwm-json "$WORK/throughput-hwm.json" -ext "$OURS" -load "$BIN/otlpload" "${colargs[@]}" -collector-note "$COLNOTE" \
 		-reps "$TP_REPS" -requests "$TP_REQ" \
 		-reproduce "go run ./tools/bench/harness throughput -ext dist/layer-$LAMBDAARCH/extensions/otel-lambda-extension -load <go build ./tools/otlpload> -collector <otelcol from tools/bench/run.sh> -reps $TP_REPS -requests $TP_REQ"
+	# The same with export compression off on both sides: how much of each
+	# target's CPU per span is gzip. No targets from this one.
+	"$H" throughput -md "$SECT/4b-throughput-nogzip.md" -ext "$OURS" -load "$BIN/otlpload" "${colargs[@]}" -collector-note "$COLNOTE" \
+		-reps "$TP_REPS" -requests "$TP_REQ" -shapes protobuf -compression none \
+		-heading "### 4b. Throughput with export compression off (both targets)" \
+		-reproduce "go run ./tools/bench/harness throughput ... -shapes protobuf -compression none"
 fi
 
 if ! skip memory; then
 	say "bench: 5. memory"
 	memargs=()
 	[ -f "$COLDJSON" ] && memargs+=(-coldjson "$COLDJSON")
-	[ -f "$SECT/throughput-hwm.json" ] && memargs+=(-hwmjson "$SECT/throughput-hwm.json")
+	[ -f "$WORK/throughput-hwm.json" ] && memargs+=(-hwmjson "$WORK/throughput-hwm.json")
 	# shellcheck disable=SC2046
 	"$H" memory $(common 5-memory) -ext "$OURS" -load "$BIN/otlpload" -reps "$MEM_REPS" "${memargs[@]}" \
 		-reproduce "go run ./tools/bench/harness memory -ext dist/layer-$LAMBDAARCH/extensions/otel-lambda-extension -load <go build ./tools/otlpload> -buffer-mb 16 -reps $MEM_REPS"

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"otel-lambda-extension/internal/lambdasim"
 	"otel-lambda-extension/internal/otlpsink"
 )
 
@@ -40,6 +41,8 @@ func (l *labelled) Set(v string) error {
 // idle RSS row.
 type coldResult struct {
 	InitMs   map[string][]float64 `json:"init_ms"`
+	ToReg    map[string][]float64 `json:"to_register_ms"` // process start → register accepted
+	RegNext  map[string][]float64 `json:"register_to_next_ms"`
 	RSS      map[string][]float64 `json:"rss_bytes"`
 	InitSum  map[string][]float64 `json:"inittrace_ms"`
 	Phases   map[string][]float64 `json:"phases_ms"`
@@ -75,7 +78,7 @@ func cmdColdstart(args []string) error {
 	defer sink.Close()
 	baseEnv := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL()}
 
-	res := coldResult{InitMs: map[string][]float64{}, RSS: map[string][]float64{}, InitSum: map[string][]float64{}, Phases: map[string][]float64{}, TopInits: map[string]float64{}}
+	res := coldResult{InitMs: map[string][]float64{}, ToReg: map[string][]float64{}, RegNext: map[string][]float64{}, RSS: map[string][]float64{}, InitSum: map[string][]float64{}, Phases: map[string][]float64{}, TopInits: map[string]float64{}}
 	once := func(path string, extra map[string]string) (*sandbox, time.Duration, float64, error) {
 		env := map[string]string{}
 		for k, v := range baseEnv {
@@ -109,7 +112,20 @@ func cmdColdstart(args []string) error {
 			if err != nil {
 				return err
 			}
+			var start, reg, next time.Duration
+			for _, r := range sb.sim.Timeline() {
+				switch {
+				case r.Kind == lambdasim.KindProcessStart:
+					start = r.At
+				case r.Kind == lambdasim.KindRegister && reg == 0:
+					reg = r.At
+				case r.Kind == lambdasim.KindInitNext && next == 0:
+					next = r.At
+				}
+			}
 			sb.sim.Close()
+			res.ToReg[e[0]] = append(res.ToReg[e[0]], ms(reg-start))
+			res.RegNext[e[0]] = append(res.RegNext[e[0]], ms(next-reg))
 			res.InitMs[e[0]] = append(res.InitMs[e[0]], ms(d))
 			res.RSS[e[0]] = append(res.RSS[e[0]], rss)
 		}
@@ -190,6 +206,14 @@ func cmdColdstart(args []string) error {
 				fmt.Sprintf("%.2f (%s ms vs %s ms, medians of %d)", ratio, f(d.P50), f(floorMed), d.N), ratio <= coldRatio)
 		}
 		o.p("| %s | %s | %s | %s | %s | %.2f | %s | %s |", e[0], f(d.P50), f(d.Min), f(d.P90), f(d.Max), ratio, tgt, v)
+	}
+	o.p("")
+	o.p("Where it goes, from the emulator's timeline (medians, ms): process start → `register` accepted (exec, runtime and package init, and for ours config and listener binding), then `register` → first `next` (for ours the Telemetry API subscription).")
+	o.p("")
+	o.p("| binary | start → register | register → next |")
+	o.p("|---|---|---|")
+	for _, e := range exts {
+		o.p("| %s | %s | %s |", e[0], f(summarise(res.ToReg[e[0]]).P50), f(summarise(res.RegNext[e[0]]).P50))
 	}
 	o.p("")
 	o.p("Package init (`GODEBUG=inittrace=1`, sum of the `ms clock` of every package's init), %d starts per binary, ms:", *k)
