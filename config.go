@@ -79,10 +79,13 @@ type Config struct {
 	ResourceAttributes []keyValue // OTEL_RESOURCE_ATTRIBUTES
 
 	Receiver struct {
-		Host         string // bind address, 127.0.0.1 unless explicitly changed
-		Port         int    // OTLP/HTTP, 4318
-		GRPCPort     int    // OTLP/gRPC, 4317; 0 = off
-		MaxBodyBytes int64  // wire and decompressed request body limit
+		Host     string // bind address, 127.0.0.1 unless explicitly changed
+		Port     int    // OTLP/HTTP, 4318
+		GRPCPort int    // OTLP/gRPC, 4317; 0 = off
+		// RuntimeProxyPort is the loopback port of the Runtime API proxy
+		// (proxy.go), 9009; 0 = off.
+		RuntimeProxyPort int
+		MaxBodyBytes     int64 // wire and decompressed request body limit
 	}
 
 	Flush struct {
@@ -223,6 +226,11 @@ func configVars() []configVar {
 			help: "OTLP/HTTP receiver port (1..65535)"},
 		{env: "OTEL_LAMBDA_GRPC_PORT", toml: "receiver.grpc_port", def: "4317", kind: kindPort, group: groupExtension,
 			help: "OTLP/gRPC receiver port; 0 or off disables it"},
+		// 9009: a fixed default away from the OTLP ports. If another
+		// extension holds it, the proxy is off (a warning) and flushing
+		// falls back to the Telemetry API; init never fails over it.
+		{env: "OTEL_LAMBDA_RUNTIME_PROXY_PORT", toml: "receiver.runtime_proxy_port", def: "9009", kind: kindPort, group: groupExtension,
+			help: "loopback port of the Runtime API proxy that lets the end flush strategy skip the Telemetry API's 25 ms (used when the otel-instrument wrapper is); 0 or off disables it"},
 		// 16 MiB is four times the usual 4 MiB backend limit and well under
 		// the smallest Lambda memory, so a big but honest batch from an SDK
 		// passes while a runaway one cannot exhaust the sandbox.
@@ -580,6 +588,7 @@ func (l *configLoader) fill(c *Config) {
 	c.Receiver.Host = l.host("OTEL_LAMBDA_RECEIVER_HOST")
 	c.Receiver.Port = l.intIn("OTEL_LAMBDA_RECEIVER_PORT", 1, 65535)
 	c.Receiver.GRPCPort = l.grpcPort(c.Receiver.Port)
+	c.Receiver.RuntimeProxyPort = l.runtimeProxyPort(c.Receiver.Port, c.Receiver.GRPCPort)
 	// 1 KiB is less than any real export request; 1 GiB is beyond any
 	// Lambda memory worth buffering for.
 	c.Receiver.MaxBodyBytes = int64(l.intIn("OTEL_LAMBDA_MAX_REQUEST_BYTES", 1<<10, 1<<30))
@@ -729,12 +738,20 @@ func (l *configLoader) fillExport(c *Config) {
 }
 
 // o2Target is the OTLP target of the OpenObserve preset for signal s.
+// OpenObserve picks the stream of OTLP logs from the stream-name header
+// (openobserve.ai/docs/ingestion/logs/otlp); without it the function's own
+// OTLP logs would land in "default" while its Telemetry API logs go to
+// O2_STREAM.
 func o2Target(c *Config, s signal) exportTarget {
+	h := []header{{"Authorization", c.O2.Authorization}}
+	if s == sigLogs {
+		h = append(h, header{"stream-name", c.O2.Stream})
+	}
 	return exportTarget{
 		Endpoint:    strings.TrimRight(c.O2.Endpoint, "/") + "/api/" + url.PathEscape(c.O2.OrgID) + s.urlPath(),
 		Protocol:    protoHTTPProtobuf,
 		Compression: "gzip",
-		Headers:     []header{{"Authorization", c.O2.Authorization}},
+		Headers:     h,
 		Timeout:     c.O2.RequestTimeout,
 	}
 }
@@ -1156,6 +1173,24 @@ func (l *configLoader) grpcPort(httpPort int) int {
 	}
 	if n != 0 && n == httpPort {
 		l.fail(src, fmt.Sprintf("a port other than OTEL_LAMBDA_RECEIVER_PORT (%d)", httpPort))
+		return 0
+	}
+	return n
+}
+
+// runtimeProxyPort reads OTEL_LAMBDA_RUNTIME_PROXY_PORT: a port, or 0/off.
+func (l *configLoader) runtimeProxyPort(httpPort, grpcPort int) int {
+	src := l.get("OTEL_LAMBDA_RUNTIME_PROXY_PORT")
+	if strings.EqualFold(src.text, "off") {
+		return 0
+	}
+	n, err := strconv.Atoi(src.text)
+	if err != nil || n < 0 || n > 65535 {
+		l.fail(src, "a port 1..65535, or 0 or off to disable the Runtime API proxy")
+		return 0
+	}
+	if n != 0 && (n == httpPort || n == grpcPort) {
+		l.fail(src, fmt.Sprintf("a port other than the receivers' (%d, %d)", httpPort, grpcPort))
 		return 0
 	}
 	return n

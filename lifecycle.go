@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -194,17 +195,25 @@ type extension struct {
 	ring  *ring
 	exp   *exporter
 	tel   *telemetry
-	telOK bool // the Telemetry API delivers (not a local emulator's 202)
+	o2    *o2Exporter // Telemetry API logs to OpenObserve's _json; nil when off
+	telOK bool        // the Telemetry API delivers (not a local emulator's 202)
 
-	servers []*http.Server
-	wg      sync.WaitGroup     // serving goroutines and the background flusher
-	stopBG  context.CancelFunc // stops the background flusher
+	servers      []*http.Server
+	wg           sync.WaitGroup     // serving goroutines and the background flusher
+	bgCtx        context.Context    // parent of background flushes
+	shuttingDown atomic.Bool        // SHUTDOWN began: the final flush owns exporting
+	stopBG       context.CancelFunc // stops the background flusher and cancels its export
 
 	flushMu sync.Mutex // one export at a time
 	sched   scheduler
 	kick    chan struct{} // asks the background flusher to export now
 
 	lastNext time.Time // when we last called next: the start of a freeze
+
+	// Runtime API proxy (proxy.go); nil when off or its port was taken.
+	proxy    *runtimeProxy
+	proxySrv *http.Server
+	marker   string // proxy.ready, removed at exit
 }
 
 // listeners are bound before register so the function's SDK and the
@@ -212,13 +221,18 @@ type extension struct {
 type listeners struct {
 	otlp, grpc, tel net.Listener
 	telURI          string
+	proxy           net.Listener // Runtime API proxy; nil when off or its port is taken
+	marker          string       // the proxy's proxy.ready
 }
 
 func (l *listeners) close() {
-	for _, ln := range []net.Listener{l.otlp, l.grpc, l.tel} {
+	for _, ln := range []net.Listener{l.otlp, l.grpc, l.tel, l.proxy} {
 		if ln != nil {
 			ln.Close()
 		}
+	}
+	if l.proxy != nil {
+		os.Remove(l.marker)
 	}
 }
 
@@ -292,6 +306,14 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 	if cfgErr == nil {
 		ls, bindErr = bindListeners(&cfg, runtimeAPI)
 	}
+	// The Runtime API proxy is bound before register too, so the wrapper,
+	// which runs only after every extension registered, finds proxy.ready.
+	// It is optional: a failure costs the Telemetry API's delay, not init.
+	var proxyErr error
+	if ls != nil && cfg.Receiver.RuntimeProxyPort != 0 {
+		ls.marker = proxyMarkerPath(getenv)
+		ls.proxy, proxyErr = listenRuntimeProxy(cfg.Receiver.RuntimeProxyPort, ls.marker)
+	}
 	tBind := time.Since(t0)
 
 	reg, err := api.register(ctx, name)
@@ -341,16 +363,24 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		lg.warnf("the OTLP receivers listen on %s, not loopback: anything that can reach this address can send telemetry as this function (set by OTEL_LAMBDA_RECEIVER_HOST)", cfg.Receiver.Host)
 	}
 	x.logDestinations()
+	if proxyErr != nil {
+		lg.warnf("%v; the end flush strategy waits for the Telemetry API instead", proxyErr)
+	}
+	if ls.proxy != nil {
+		x.proxy, x.marker = newRuntimeProxy(runtimeAPI, lg), ls.marker
+	}
 
 	x.serve(ls)
 	{
-		ok, err := x.tel.subscribe(ctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		ok, err := x.tel.subscribe(sctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		cancel()
 		switch {
 		case err != nil:
 			x.stop()
 			return fail("Extension.TelemetrySubscribeFailed", fmt.Errorf("telemetry subscribe: %w", err))
 		case !ok:
-			lg.warnf("the Telemetry API is not available here (a local emulator?): platform telemetry is off, and flushing falls back to the next event and SHUTDOWN")
+			// subscribe has said so, once.
 		default:
 			x.telOK = true
 			lg.infof("Successfully subscribed to Telemetry API on %s", ls.telURI)
@@ -381,6 +411,9 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		return nil, err
 	}
 	x.exp = exp
+	if cfg.O2.Enabled {
+		x.o2 = newO2Exporter(cfg, lg)
+	}
 	// The Telemetry API is also how the extension learns that an
 	// invocation is done (platform.runtimeDone), so it subscribes to
 	// platform events even when their data is switched off, and drops it.
@@ -392,6 +425,9 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		tcfg, sink = &c, func(signal, []byte, int) {}
 	}
 	x.tel = newTelemetry(tcfg, x.res, sink, lg)
+	if x.o2 != nil && cfg.Telemetry.Enabled {
+		x.tel.raw = x.o2.add
+	}
 	x.sched = scheduler{strategy: cfg.Flush.Strategy}
 	return x, nil
 }
@@ -429,10 +465,18 @@ func (x *extension) serve(ls *listeners) {
 		start(ls.grpc, newGRPCHandler(rc.ingest, x.cfg.Receiver.MaxBodyBytes, x.lg), true)
 	}
 	start(ls.tel, x.tel, false)
+	if x.proxy != nil {
+		x.proxySrv = x.proxy.server()
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			x.proxySrv.Serve(ls.proxy)
+		}()
+	}
 	x.lg.debugf("OTLP/HTTP receiver on %s", ls.otlp.Addr())
 
 	bgCtx, cancel := context.WithCancel(context.Background())
-	x.stopBG = cancel
+	x.bgCtx, x.stopBG = bgCtx, cancel
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
@@ -448,6 +492,13 @@ func (x *extension) stop() {
 		if s.Shutdown(ctx) != nil {
 			s.Close()
 		}
+	}
+	if x.proxySrv != nil {
+		// Not Shutdown: the runtime's next is a long poll that would hold
+		// it for the whole grace period.
+		x.proxySrv.Close()
+		x.proxy.closeIdle()
+		os.Remove(x.marker)
 	}
 	if x.stopBG != nil {
 		x.stopBG()
@@ -484,6 +535,7 @@ func (x *extension) loop(ctx context.Context) int {
 		if err != nil {
 			if ctx.Err() != nil {
 				x.lg.infof("stopping: %v", context.Cause(ctx))
+				x.stopBG()
 				x.finalFlush(time.Now().Add(500*time.Millisecond), "signal")
 				return 0
 			}
@@ -501,6 +553,7 @@ func (x *extension) loop(ctx context.Context) int {
 			}
 			x.lg.errorf("the Extensions API failed: %v; exiting", err)
 			x.api.reportError(context.Background(), "exit", "Extension.NextFailed", err.Error())
+			x.stopBG()
 			x.finalFlush(time.Now().Add(500*time.Millisecond), "fatal")
 			return 1
 		}
@@ -530,10 +583,17 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
 	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
 		x.exp.closeIdle()
+		x.o2.closeIdle()
 	}
 
 	plan := x.sched.plan(now, x.ring.bytes() >= x.cfg.Buffer.MaxBytes/2)
-	if plan == planEnd && !x.telOK {
+	// The proxy (proxy.go) knows when the runtime is done once the runtime
+	// uses it; then neither runtimeDone nor its delay is needed.
+	var proxyDone <-chan struct{}
+	if x.proxy != nil && x.proxy.active() {
+		proxyDone = x.proxy.done(ev.RequestID)
+	}
+	if plan == planEnd && !x.telOK && proxyDone == nil {
 		// Without runtimeDone the end of the invocation cannot be known:
 		// holding next would hold the function to its deadline. Export in
 		// the background now, and at the next event.
@@ -549,6 +609,7 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 		// sandbox freezes.
 		select {
 		case <-x.tel.runtimeDone(ev.RequestID):
+		case <-proxyDone:
 		case <-time.After(time.Until(deadline)):
 			x.lg.warnf("invoke %s: no runtimeDone before the deadline", ev.RequestID)
 			return
@@ -571,6 +632,14 @@ const deadlineMargin = 50 * time.Millisecond
 func (x *extension) onShutdown(ev nextEvent) int {
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	x.lg.infof("Starting shutdown sequence with %.1fs deadline (reason %s)", time.Until(deadline).Seconds(), ev.ShutdownReason)
+	// No new background export from now on. One in flight gets half the
+	// budget to finish: cancelling it at once could cut it off after the
+	// backend accepted the batch, and the final flush would send it again.
+	// Past that it is cancelled (what it had not sent is requeued), so the
+	// final flush never waits behind it past the deadline.
+	x.shuttingDown.Store(true)
+	stop := time.AfterFunc(time.Until(deadline.Add(-shutdownMargin))/2, x.stopBG)
+	defer stop.Stop()
 	x.tel.shutdown(strings.ToLower(ev.ShutdownReason))
 	if x.telOK {
 		// The last invocation's platform.report is produced only now that
@@ -594,24 +663,40 @@ const shutdownMargin = 150 * time.Millisecond
 func (x *extension) finalFlush(end time.Time, why string) {
 	res := x.flush(end, why)
 	switch {
-	case !x.ring.empty():
-		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs))
+	case !x.ring.empty() || !x.o2.empty():
+		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs)+x.o2.len())
 	case res.dropped > 0:
 		x.lg.warnf("Final flush completed, %d records dropped", res.dropped)
 	default:
 		x.lg.infof("Final flush completed successfully")
 	}
 	x.lg.infof("%s", x.st.summary())
+	if x.o2 != nil {
+		x.lg.infof("%s", x.o2.summary())
+	}
 }
 
 // flush exports what is buffered, until done or end.
 func (x *extension) flush(end time.Time, why string) flushResult {
+	return x.flushCtx(context.Background(), end, why)
+}
+
+// flushCtx is flush under a parent context: background flushes run under
+// one that SHUTDOWN cancels, so the final flush never queues behind them.
+func (x *extension) flushCtx(parent context.Context, end time.Time, why string) flushResult {
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
-	ctx, cancel := context.WithDeadline(context.Background(), end)
+	ctx, cancel := context.WithDeadline(parent, end)
 	defer cancel()
 	t := time.Now()
+	var o2res flushResult
+	var wg sync.WaitGroup
+	if x.o2 != nil {
+		wg.Go(func() { o2res = x.o2.flush(ctx) }) // in parallel with the OTLP signals
+	}
 	res := x.exp.flush(ctx)
+	wg.Wait()
+	res.add(o2res)
 	x.sched.exported(time.Now())
 	x.lg.debugf("flush (%s) took %v: %s", why, time.Since(t), res)
 	return res
@@ -644,14 +729,14 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		case <-x.ring.highWater():
 		case <-tick:
 		}
-		if x.ring.empty() {
+		if (x.ring.empty() && x.o2.empty()) || x.shuttingDown.Load() {
 			continue
 		}
 		timeout := x.cfg.Flush.Timeout
 		if timeout <= 0 {
 			timeout = 5 * time.Second
 		}
-		x.flush(time.Now().Add(timeout), "background")
+		x.flushCtx(ctx, time.Now().Add(timeout), "background")
 	}
 }
 

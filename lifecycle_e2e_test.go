@@ -4,8 +4,10 @@ package main
 // binary under the Lambda emulator, exporting to a local backend.
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"otel-lambda-extension/internal/lambdasim"
 	"otel-lambda-extension/internal/otlpsink"
@@ -156,5 +158,66 @@ strategy = "periodically,60000"
 		if r.Header.Get("Content-Encoding") == "gzip" {
 			t.Fatalf("request compressed although config.toml says none")
 		}
+	}
+}
+
+// SHUTDOWN while a background export hangs on a slow backend: the extension
+// cancels it, makes its final attempt and exits before the deadline, and
+// says what was lost.
+func TestLifecycleShutdownDuringBackgroundExport(t *testing.T) {
+	t.Parallel()
+	sb := mustStart(t, sandboxOpts{env: map[string]string{
+		"OTEL_LAMBDA_FLUSH_STRATEGY": "continuously,20",
+		"OTEL_LAMBDA_TELEMETRY":      "false",
+		"OTEL_EXPORTER_OTLP_TIMEOUT": "30000", // the request would wait for the backend
+	}})
+	sb.sink.SetDefault(otlpsink.Fault{Delay: time.Minute})
+	sb.invoke(func(inv *lambdasim.Invocation) error {
+		postOTLP(t, inv, sb.receiverURL(), "traces", ctProtobuf, false, mustMarshal(t, testSpans("stuck", 3)))
+		// Hold the invocation until the export is inside the backend.
+		ctx, cancel := context.WithTimeout(inv.Context(), 10*time.Second)
+		defer cancel()
+		if err := sb.sink.WaitFor(ctx, func(s *otlpsink.Sink) bool { return s.Counts().InFlight > 0 }); err != nil {
+			t.Errorf("no export reached the backend: %v", err)
+		}
+		return nil
+	})
+	res, exit := sb.shutdown("spindown")
+	if exit.ExitCode != 0 || !exit.BeforeDeadline || exit.Killed {
+		t.Fatalf("shutdown with an export in flight: %+v (took %v)\n%s", exit, res.Duration, sb.stderr.String())
+	}
+	if out := sb.stderr.String(); !strings.Contains(out, "Final flush incomplete") && !strings.Contains(out, "dropped") {
+		t.Errorf("the loss is not reported:\n%s", out)
+	}
+}
+
+// Where the Telemetry API answers 202 and never delivers (AWS's RIE, SAM
+// local), the extension says so once, never holds an invocation, and still
+// delivers everything: at the next event and at SHUTDOWN.
+func TestLifecycleTelemetryUnsupported(t *testing.T) {
+	t.Parallel()
+	sb := mustStart(t, sandboxOpts{
+		env: map[string]string{"OTEL_LAMBDA_FLUSH_STRATEGY": "end", "OTEL_LAMBDA_LOG_LEVEL": "debug"},
+		sim: lambdasim.Config{TelemetryUnsupported: true},
+	})
+	for i := range 3 {
+		name := "rie" + itoa(i)
+		sb.invoke(func(inv *lambdasim.Invocation) error {
+			postOTLP(t, inv, sb.receiverURL(), "traces", ctProtobuf, false, mustMarshal(t, testSpans(name, 1)))
+			return nil
+		})
+	}
+	if _, exit := sb.shutdown("spindown"); exit.ExitCode != 0 {
+		t.Fatalf("exit %+v", exit)
+	}
+	out := sb.stderr.String()
+	if n := strings.Count(out, "Telemetry API is not available"); n != 1 {
+		t.Errorf("said %d times that the Telemetry API is unavailable; want once:\n%s", n, out)
+	}
+	if strings.Contains(out, ": plan end") {
+		t.Errorf("an invocation waited for a runtimeDone that cannot come:\n%s", out)
+	}
+	if n := len(functionSpans(sb.sink)); n != 3 {
+		t.Errorf("%d function spans at the backend; want 3", n)
 	}
 }

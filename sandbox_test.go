@@ -77,6 +77,9 @@ func startSandbox(t testing.TB, o sandboxOpts) (*sandbox, error) {
 			"OTEL_LAMBDA_RECEIVER_PORT":  strconv.Itoa(sb.port),
 			"OTEL_LAMBDA_GRPC_PORT":      strconv.Itoa(sb.grpcPort),
 			"OTEL_LAMBDA_FLUSH_STRATEGY": "end",
+			// Parallel sandboxes must not share the Runtime API proxy's
+			// default port and marker file; tests of the proxy turn it on.
+			"OTEL_LAMBDA_RUNTIME_PROXY_PORT": "off",
 		}
 		if sb.sink != nil {
 			env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sb.sink.URL()
@@ -278,4 +281,20 @@ func (sb *sandbox) waitExit() int {
 	}
 	sb.t.Fatalf("the extension did not exit")
 	return -1
+}
+
+// waitOutput waits (bounded) until the extension's output satisfies cond
+// and returns it. Output arrives through a pipe the emulator reads in the
+// background, so a line written just before next may still be in flight
+// when Invoke returns.
+func (sb *sandbox) waitOutput(cond func(out string) bool) (string, bool) {
+	sb.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := sb.stderr.String()
+		if cond(out) || time.Now().After(deadline) {
+			return out, cond(out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -84,6 +84,7 @@ func (s *Sim) mux() *http.ServeMux {
 	m.HandleFunc("/2020-01-01/extension/init/error", s.handleError(KindInitError))
 	m.HandleFunc("/2020-01-01/extension/exit/error", s.handleError(KindExitError))
 	m.HandleFunc("/2022-07-01/telemetry", s.handleSubscribe)
+	m.HandleFunc("/2018-06-01/runtime/", s.handleRuntime)
 	return m
 }
 

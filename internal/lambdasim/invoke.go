@@ -37,6 +37,9 @@ func (s *Sim) init(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	runtimeStart := time.Now()
+	if err == nil && len(s.cfg.Runtime) > 0 {
+		err = s.initRuntime(ctx, deadline)
+	}
 	if err == nil && s.cfg.InitFunc != nil {
 		ictx, cancel := context.WithDeadline(ctx, deadline)
 		ferr := s.cfg.InitFunc(ictx, s.runtimeEnv())
@@ -56,7 +59,7 @@ func (s *Sim) init(ctx context.Context) error {
 		s.mu.Unlock()
 		// Init ends when the runtime and every extension are in next.
 		err = s.waitUntil(ctx, deadline, func() bool {
-			return s.initFailureLocked() != nil || (s.allRegisteredLocked() && s.allReadyLocked(s.extOrder))
+			return s.initFailureLocked() != nil || (s.allRegisteredLocked() && s.allReadyLocked(s.extOrder) && s.runtimeReadyLocked())
 		})
 		if err == nil {
 			s.mu.Lock()
@@ -150,6 +153,13 @@ type InvokeResult struct {
 	RuntimeDuration time.Duration            // function start → runtimeDone
 	Duration        time.Duration            // INVOKE → last extension next (Lambda's billed phase)
 	PostRuntime     map[string]time.Duration // per extension: runtimeDone → its next
+	// Responded is when the function's result was in, since the Sim
+	// started: the external runtime's response or error accepted, or the
+	// scripted function's return. Overhead is the billed time after it:
+	// Start+Duration-Responded, what extensions (and the runtime's way back
+	// to next) added to the invocation.
+	Responded time.Duration
+	Overhead  time.Duration
 
 	// Reset is set when the invocation ended in a reset (timeout, crash,
 	// extension failure): the extensions got SHUTDOWN and the sandbox is gone.
@@ -169,8 +179,18 @@ func (e *HandlerError) Error() string { return e.Type + ": " + e.Message }
 // emits platform.start, dispatches INVOKE, runs fn, emits
 // platform.runtimeDone, waits (within the function timeout) for every
 // extension's next, generates platform.report (delivered on the next thaw)
-// and freezes. fn must return once inv.Context() is done.
+// and freezes. fn must return once inv.Context() is done. With
+// Config.Runtime set, use InvokeEvent instead.
 func (s *Sim) Invoke(ctx context.Context, fn func(*Invocation) error) (InvokeResult, error) {
+	if fn == nil {
+		return InvokeResult{}, errors.New("lambdasim: Invoke needs a function (InvokeEvent drives an external runtime)")
+	}
+	return s.invoke(ctx, Event{}, fn)
+}
+
+// invoke is Invoke (fn set) and InvokeEvent (fn nil: the external runtime
+// gets ev through the Runtime API).
+func (s *Sim) invoke(ctx context.Context, ev Event, fn func(*Invocation) error) (InvokeResult, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.mu.Lock()
@@ -208,39 +228,38 @@ func (s *Sim) Invoke(ctx context.Context, fn func(*Invocation) error) (InvokeRes
 		"invokedFunctionArn": s.arn,
 		"tracing":            tracing,
 	})
+	if fn == nil {
+		s.queueRuntimeLocked(inv, ev, now)
+	}
 	s.mu.Unlock()
 
-	fnStart := time.Now()
-	res.Status, res.ErrorType = s.runFunction(ctx, inv, fn)
-	fnEnd := time.Now()
-	inv.mu.Lock()
-	res.Response = bytes.Clone(inv.response)
-	respAt := inv.respondedAt
-	inv.mu.Unlock()
-	if respAt.IsZero() || respAt.After(fnEnd) {
-		respAt = fnEnd
-	}
-	res.RuntimeDuration = fnEnd.Sub(fnStart)
-
-	s.mu.Lock()
-	doneAt := s.recordLocked(Record{Kind: KindRuntimeDone, RequestID: inv.RequestID, Detail: res.Status}).At
-	doneWall := time.Now()
-	rd := map[string]any{
-		"requestId": inv.RequestID,
-		"status":    res.Status,
-		"metrics":   map[string]any{"durationMs": ms(res.RuntimeDuration), "producedBytes": len(res.Response)},
-		"spans": []any{
+	var doneAt time.Duration
+	var doneWall time.Time
+	if fn != nil {
+		fnStart := time.Now()
+		res.Status, res.ErrorType = s.runFunction(ctx, inv, fn)
+		fnEnd := time.Now()
+		inv.mu.Lock()
+		res.Response = bytes.Clone(inv.response)
+		respAt := inv.respondedAt
+		inv.mu.Unlock()
+		if respAt.IsZero() || respAt.After(fnEnd) {
+			respAt = fnEnd
+		}
+		res.RuntimeDuration = fnEnd.Sub(fnStart)
+		s.mu.Lock()
+		doneAt, doneWall = s.runtimeDoneLocked(inv, res.Status, res.ErrorType, res.RuntimeDuration, len(res.Response), []any{
 			span("responseLatency", now, respAt),
 			span("responseDuration", respAt, fnEnd),
-		},
-		"tracing": map[string]any{"spanId": randHex(16), "type": "X-Amzn-Trace-Id", "value": inv.TraceHeader},
+		})
+		s.mu.Unlock()
+		res.Responded = doneAt
+	} else {
+		var err error
+		if doneAt, doneWall, err = s.awaitRuntime(ctx, inv, &res); err != nil {
+			return res, err
+		}
 	}
-	if res.ErrorType != "" {
-		rd["errorType"] = res.ErrorType
-	}
-	s.emitLocked(newEvent("platform.runtimeDone", rd))
-	s.cur.runtimeDone = doneAt
-	s.mu.Unlock()
 
 	reset := ""
 	switch res.Status {
@@ -250,7 +269,7 @@ func (s *Sim) Invoke(ctx context.Context, fn func(*Invocation) error) (InvokeRes
 		reset = "failure"
 	default:
 		// The function timeout covers extension post-processing too.
-		err := s.waitUntil(context.Background(), inv.Deadline, func() bool { return s.allReadyLocked(targets) })
+		err := s.waitUntil(context.Background(), inv.Deadline, func() bool { return s.allReadyLocked(targets) && s.runtimeReadyLocked() })
 		switch {
 		case errors.Is(err, errWaitTimeout):
 			res.Status, res.ErrorType, reset = "timeout", "Sandbox.Timedout", "timeout"
@@ -274,10 +293,14 @@ func (s *Sim) Invoke(ctx context.Context, fn func(*Invocation) error) (InvokeRes
 			}
 		}
 	}
+	if at := s.runtimeNextLocked(); at > last {
+		last = at // the external runtime's next after its /error
+	}
 	if reset != "" {
 		last = time.Since(s.base)
 	}
 	res.Duration = last - res.Start
+	res.Overhead = max(0, last-res.Responded)
 	metrics := map[string]any{
 		"durationMs":       ms(res.Duration),
 		"billedDurationMs": int64(math.Ceil(ms(res.Duration))),
@@ -318,6 +341,28 @@ func (s *Sim) Invoke(ctx context.Context, fn func(*Invocation) error) (InvokeRes
 type invocation struct {
 	requestID   string
 	runtimeDone time.Duration
+}
+
+// runtimeDoneLocked records the end of the runtime's part of inv and emits
+// platform.runtimeDone; dur is its durationMs, produced the response size.
+func (s *Sim) runtimeDoneLocked(inv *Invocation, status, errType string, dur time.Duration, produced int, spans []any) (at time.Duration, wall time.Time) {
+	at = s.recordLocked(Record{Kind: KindRuntimeDone, RequestID: inv.RequestID, Detail: status}).At
+	wall = time.Now()
+	rd := map[string]any{
+		"requestId": inv.RequestID,
+		"status":    status,
+		"metrics":   map[string]any{"durationMs": ms(dur), "producedBytes": produced},
+		"spans":     spans,
+		"tracing":   map[string]any{"spanId": randHex(16), "type": "X-Amzn-Trace-Id", "value": inv.TraceHeader},
+	}
+	if errType != "" {
+		rd["errorType"] = errType
+	}
+	s.emitLocked(newEvent("platform.runtimeDone", rd))
+	if s.cur != nil {
+		s.cur.runtimeDone = at
+	}
+	return at, wall
 }
 
 // runFunction runs fn in a goroutine owned by the Sim and maps how it ended
@@ -369,7 +414,7 @@ func (s *Sim) runFunction(ctx context.Context, inv *Invocation, fn func(*Invocat
 // in MB rounded up; the in-process runtime has no RSS of its own to add.
 func (s *Sim) maxMemoryUsedMBLocked() int {
 	kb := 0
-	for _, p := range s.procs {
+	for _, p := range s.sandboxProcsLocked() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
 		if err != nil {
 			continue
@@ -426,6 +471,9 @@ func (s *Sim) doShutdown(reason string) ShutdownResult {
 	}
 	s.phase = phaseShutdown
 	s.thawLocked()
+	s.mu.Unlock()
+	s.stopRuntime()
+	s.mu.Lock()
 	budget := shutdownBudget
 	if len(s.procs) == 0 {
 		budget = 0
@@ -518,6 +566,14 @@ func (inv *Invocation) Printf(format string, args ...any) {
 // Log writes one function log line with a level (used in JSON format).
 func (inv *Invocation) Log(level, msg string) {
 	s := inv.s
+	ev := s.functionEvent(inv.RequestID, level, msg)
+	s.mu.Lock()
+	s.emitLocked(ev)
+	s.mu.Unlock()
+}
+
+// functionEvent renders one function log line in the configured format.
+func (s *Sim) functionEvent(requestID, level, msg string) event {
 	ev := newEvent("function", msg)
 	if s.cfg.LogFormat == "json" {
 		var obj map[string]any
@@ -527,16 +583,14 @@ func (inv *Invocation) Log(level, msg string) {
 			ev.record = map[string]any{
 				"timestamp": ev.time.UTC().Format("2006-01-02T15:04:05.000Z"),
 				"level":     level,
-				"requestId": inv.RequestID,
+				"requestId": requestID,
 				"message":   msg,
 			}
 		}
 		b, _ := json.Marshal(ev.record)
 		ev.text = string(b)
 	}
-	s.mu.Lock()
-	s.emitLocked(ev)
-	s.mu.Unlock()
+	return ev
 }
 
 // Sleep waits d or until the invocation's context ends (then it returns

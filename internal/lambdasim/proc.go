@@ -312,10 +312,10 @@ func (s *Sim) freezeLocked() {
 		}
 	}
 	if !s.cfg.NoFreeze {
-		for _, p := range s.procs {
+		for _, p := range s.sandboxProcsLocked() {
 			p.signalGroup(syscall.SIGSTOP)
 		}
-		for _, p := range s.procs {
+		for _, p := range s.sandboxProcsLocked() {
 			p.waitStopped()
 		}
 	}
@@ -328,7 +328,7 @@ func (s *Sim) thawLocked() {
 		return
 	}
 	if !s.cfg.NoFreeze {
-		for _, p := range s.procs {
+		for _, p := range s.sandboxProcsLocked() {
 			p.signalGroup(syscall.SIGCONT)
 		}
 	}

@@ -4,7 +4,9 @@
 // It serves the Extensions API (2020-01-01) and the Telemetry API
 // (2022-07-01, event schema 2022-12-13) on 127.0.0.1, launches every
 // extension as a child process with Lambda's environment, runs the
-// "function" as a scripted Go func in-process, freezes the extension
+// "function" as a scripted Go func in-process (Invoke) or, with
+// Config.Runtime, as a real runtime process speaking the Runtime API
+// (InvokeEvent, runtimeapi.go), freezes the extension (and runtime)
 // processes with SIGSTOP whenever Lambda would freeze the sandbox, and
 // records a monotonic timeline of everything that happened. The behaviour
 // follows /work/shared/docs/lambda-apis.md section by section; where that
@@ -27,7 +29,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 )
@@ -92,6 +93,18 @@ type Config struct {
 	// Stderr, when set, receives a copy of every line the extensions write
 	// to stdout or stderr, prefixed with the extension name.
 	Stderr io.Writer
+
+	// Runtime, when set, is the command line of a real runtime process
+	// (external runtime mode): it is started after every extension has
+	// registered, with the runtime's environment, and speaks the Runtime
+	// API (2018-06-01) at AWS_LAMBDA_RUNTIME_API; drive it with
+	// InvokeEvent. With AWS_LAMBDA_EXEC_WRAPPER in Env it is started as
+	// "wrapper runtime args...", as Lambda does. Its output becomes
+	// `function` log events; it is frozen with the extensions and stopped
+	// (SIGTERM, then SIGKILL) at shutdown. RuntimeDir is its working
+	// directory (default: the caller's).
+	Runtime    []string
+	RuntimeDir string
 }
 
 func (c *Config) setDefaults() {
@@ -190,6 +203,7 @@ type Sim struct {
 	invokes  int
 	cur      *invocation // the invoke in progress
 	shutdown *ShutdownResult
+	rt       rtState // the external runtime, when Config.Runtime is set
 }
 
 // Start launches the sandbox and runs the Init phase. It returns once every
@@ -273,7 +287,7 @@ func (s *Sim) Close() {
 		close(s.closing)
 		s.endLife()
 		s.mu.Lock()
-		procs := slices.Clone(s.procs)
+		procs := s.sandboxProcsLocked()
 		s.mu.Unlock()
 		for _, p := range procs {
 			p.kill()

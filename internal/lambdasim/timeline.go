@@ -31,6 +31,14 @@ const (
 	KindDeliver       Kind = "telemetry.post" // a telemetry batch was accepted by a listener (Code = events)
 	KindDeliverFailed Kind = "telemetry.fail" // a telemetry POST failed (Detail = why)
 	KindDropped       Kind = "telemetry.drop" // a batch was dropped after the retry limit (Code = events)
+
+	// External runtime mode (Config.Runtime).
+	KindRuntimeStart     Kind = "runtime.start"      // the runtime process was started (Detail = argv)
+	KindRuntimeExit      Kind = "runtime.exit"       // it exited; Code is the exit code (-1 = signal)
+	KindRuntimeNext      Kind = "runtime.next"       // the runtime called invocation/next
+	KindRuntimeResponse  Kind = "runtime.response"   // its response was accepted (Code = bytes, Detail = error type from a trailer)
+	KindRuntimeError     Kind = "runtime.error"      // its invocation error was accepted (Detail = error type)
+	KindRuntimeInitError Kind = "runtime.init.error" // it called init/error (Detail = error type)
 )
 
 // Record is one timeline entry.

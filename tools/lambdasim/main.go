@@ -277,7 +277,7 @@ type sink struct {
 	mu       sync.Mutex
 	requests map[string]int
 	spans    map[string]int
-	metrics  map[string]string
+	metrics  map[string]*metricTotal
 	logs     []string
 	errs     []string
 }
@@ -287,7 +287,7 @@ func startSink() (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{addr: ln.Addr().String(), done: make(chan struct{}), requests: map[string]int{}, spans: map[string]int{}, metrics: map[string]string{}}
+	s := &sink{addr: ln.Addr().String(), done: make(chan struct{}), requests: map[string]int{}, spans: map[string]int{}, metrics: map[string]*metricTotal{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.handle), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -344,7 +344,12 @@ func (s *sink) handle(w http.ResponseWriter, r *http.Request) {
 		for _, rm := range md.ResourceMetrics {
 			for _, sm := range rm.ScopeMetrics {
 				for _, m := range sm.Metrics {
-					s.metrics[m.Name] = metricValue(m)
+					t := s.metrics[m.Name]
+					if t == nil {
+						t = &metricTotal{}
+						s.metrics[m.Name] = t
+					}
+					t.add(m)
 				}
 			}
 		}
@@ -381,41 +386,49 @@ func (s *sink) failLocked(w http.ResponseWriter, r *http.Request, format string,
 	http.Error(w, msg, http.StatusBadRequest)
 }
 
-func metricValue(m *metricspb.Metric) string {
-	switch d := m.Data.(type) {
-	case *metricspb.Metric_Gauge:
-		return numberPoints(d.Gauge.DataPoints)
-	case *metricspb.Metric_Sum:
-		return numberPoints(d.Sum.DataPoints)
-	case *metricspb.Metric_Histogram:
-		var parts []string
-		for _, p := range d.Histogram.DataPoints {
-			parts = append(parts, fmt.Sprintf("count=%d sum=%g", p.Count, p.GetSum()))
-		}
-		return strings.Join(parts, " ")
-	case *metricspb.Metric_ExponentialHistogram:
-		var parts []string
-		for _, p := range d.ExponentialHistogram.DataPoints {
-			parts = append(parts, fmt.Sprintf("count=%d sum=%g", p.Count, p.GetSum()))
-		}
-		return strings.Join(parts, " ")
-	case *metricspb.Metric_Summary:
-		return fmt.Sprintf("%d summary points", len(d.Summary.DataPoints))
-	}
-	return "?"
+// metricTotal adds up what arrived for one metric: the values of sums and
+// gauges (gauges keep the last), the counts and sums of histograms.
+type metricTotal struct {
+	histogram  bool
+	count      uint64
+	sum, value float64
+	points     int
 }
 
-func numberPoints(ps []*metricspb.NumberDataPoint) string {
-	var parts []string
-	for _, p := range ps {
-		switch v := p.Value.(type) {
-		case *metricspb.NumberDataPoint_AsInt:
-			parts = append(parts, fmt.Sprint(v.AsInt))
-		case *metricspb.NumberDataPoint_AsDouble:
-			parts = append(parts, fmt.Sprintf("%g", v.AsDouble))
+func (t *metricTotal) add(m *metricspb.Metric) {
+	num := func(p *metricspb.NumberDataPoint) float64 {
+		if v, ok := p.Value.(*metricspb.NumberDataPoint_AsInt); ok {
+			return float64(v.AsInt)
+		}
+		return p.GetAsDouble()
+	}
+	switch d := m.Data.(type) {
+	case *metricspb.Metric_Gauge:
+		for _, p := range d.Gauge.DataPoints {
+			t.value, t.points = num(p), t.points+1
+		}
+	case *metricspb.Metric_Sum:
+		for _, p := range d.Sum.DataPoints {
+			t.value, t.points = t.value+num(p), t.points+1
+		}
+	case *metricspb.Metric_Histogram:
+		t.histogram = true
+		for _, p := range d.Histogram.DataPoints {
+			t.count, t.sum, t.points = t.count+p.Count, t.sum+p.GetSum(), t.points+1
+		}
+	case *metricspb.Metric_ExponentialHistogram:
+		t.histogram = true
+		for _, p := range d.ExponentialHistogram.DataPoints {
+			t.count, t.sum, t.points = t.count+p.Count, t.sum+p.GetSum(), t.points+1
 		}
 	}
-	return strings.Join(parts, ",")
+}
+
+func (t *metricTotal) String() string {
+	if t.histogram {
+		return fmt.Sprintf("count=%d sum=%g (%d points)", t.count, t.sum, t.points)
+	}
+	return fmt.Sprintf("%g (%d points)", t.value, t.points)
 }
 
 func anyString(v *commonpb.AnyValue) string {
