@@ -107,6 +107,7 @@ cp "$WORK/dist/layer-$LAMBDAARCH/extensions/otel-lambda-extension" "$BIN/ours/"
 gobuild "$HOSTARCH" "$BIN/floor/register" ./tools/floor/register
 go build -o "$BIN/otlpload" ./tools/otlpload
 go build -o "$BIN/harness" ./tools/bench/harness
+go build -o "$BIN/fakeruntime" ./internal/lambdasim/fakeruntime
 OURS=$BIN/ours/otel-lambda-extension
 
 # The collector: built once with the OpenTelemetry Collector Builder and
@@ -170,7 +171,8 @@ if ! skip invoke; then
 	# shellcheck disable=SC2046
 	"$H" invoke $(common 3-invoke) -ext "$OURS" -n "$INVOKES" \
 		-strategy end -strategy periodically,1000 -strategy continuously,100 -strategy adaptive \
-		-reproduce "go run ./tools/bench/harness invoke -ext dist/layer-$LAMBDAARCH/extensions/otel-lambda-extension -n $INVOKES -strategy end -strategy periodically,1000 -strategy continuously,100 -strategy adaptive"
+		-runtime "$BIN/fakeruntime" -wrapper "$ROOT/otel-instrument" \
+		-reproduce "go run ./tools/bench/harness invoke -ext dist/layer-$LAMBDAARCH/extensions/otel-lambda-extension -n $INVOKES -strategy end -strategy periodically,1000 -strategy continuously,100 -strategy adaptive -runtime <go build ./internal/lambdasim/fakeruntime> -wrapper otel-instrument"
 fi
 
 if ! skip throughput; then

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,7 @@ func smallPayload() []byte {
 // invokeRun is one strategy's measurements, in ms, by invocation index.
 type invokeRun struct {
 	strategy string
+	viaProxy bool      // a runtime process behind otel-instrument and the Runtime API proxy
 	post     []float64 // runtimeDone → next
 	plans    []string
 	delay    []float64 // runtimeDone → its Telemetry API delivery accepted
@@ -93,17 +95,30 @@ func cmdInvoke(args []string) error {
 	ext := fs.String("ext", "", "extension binary")
 	fs.Var(&strats, "strategy", "flush strategy (repeatable)")
 	n := fs.Int("n", 1000, "invocations per strategy")
+	rtBin := fs.String("runtime", "", "fakeruntime binary: also run `end` with a real runtime process through the Runtime API proxy")
+	wrapper := fs.String("wrapper", "", "the otel-instrument exec wrapper (with -runtime)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	payload := smallPayload()
 	var runs []*invokeRun
 	for _, s := range strats {
-		r, err := invokeStrategy(*ext, s, *n, payload)
+		r, err := invokeStrategy(*ext, s, *n, payload, "", "")
 		if err != nil {
 			return fmt.Errorf("strategy %s: %w", s, err)
 		}
 		runs = append(runs, r)
+	}
+	var proxyErr error
+	if *rtBin != "" {
+		r, err := invokeStrategy(*ext, "end", *n, payload, *rtBin, *wrapper)
+		if err != nil {
+			proxyErr = err
+		} else {
+			r.strategy = "end"
+			r.viaProxy = true
+			runs = append(runs, r)
+		}
 	}
 
 	o := &output{c: &c}
@@ -115,7 +130,7 @@ func cmdInvoke(args []string) error {
 	o.p("|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
 		d := summarise(r.post)
-		o.p("| `%s` | %d | %s | %s | %s | %s | %s | %s |", r.strategy, d.N, planCounts(r.plans), f(d.P50), f(d.P90), f(d.P99), f(d.Max), bgSummary(r.bgFlush))
+		o.p("| %s | %d | %s | %s | %s | %s | %s | %s |", r.label(), d.N, planCounts(r.plans), f(d.P50), f(d.P90), f(d.P99), f(d.Max), bgSummary(r.bgFlush))
 	}
 	o.p("")
 	o.p("Where an `end` plan's time goes: Telemetry API delivery of `runtimeDone` (the emulator batches for the extension's `timeoutMs`, 25 ms, as Lambda does), the export (the extension's `flush (end of invocation) took` line), and the remainder, which is the extension's own overhead. Invocations with an `end` plan only; ms.")
@@ -123,6 +138,9 @@ func cmdInvoke(args []string) error {
 	o.p("| strategy | `end` plans | delivery median | export median | export p99 | overhead median | overhead p99 | target | verdict |")
 	o.p("|---|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
+		if r.viaProxy {
+			continue
+		}
 		var delay, export, over []float64
 		for i := range r.post {
 			if r.plans[i] != "end" || r.export[i] < 0 || r.delay[i] < 0 {
@@ -159,6 +177,30 @@ func cmdInvoke(args []string) error {
 		o.target("per invocation", "`adaptive` steady-state post-runtime median ≤ 1 ms",
 			fmt.Sprintf("%s ms (p99 %s ms, n=%d)", f(d.P50), f(d.P99), d.N), pass)
 	}
+	for _, r := range runs {
+		if !r.viaProxy {
+			continue
+		}
+		var export, rest []float64
+		for i := range r.post {
+			if r.plans[i] == "end" && r.export[i] >= 0 {
+				export = append(export, r.export[i])
+				rest = append(rest, r.post[i]-r.export[i])
+			}
+		}
+		d, de, dr := summarise(r.post), summarise(export), summarise(rest)
+		o.p("With the runtime as a real process started through `otel-instrument` (`AWS_LAMBDA_EXEC_WRAPPER`), its Runtime API traffic goes through the extension's Runtime API proxy, which tells the extension the invocation is over when the runtime's response is accepted, without waiting for the Telemetry API. `internal/lambdasim/fakeruntime` posts one span as OTLP/JSON to the extension per invocation, then responds; `end` strategy: post-runtime median %s ms (p90 %s, p99 %s, max %s) with the export median %s ms (p99 %s): post-runtime − export median %s ms, p99 %s ms.",
+			f(d.P50), f(d.P90), f(d.P99), f(d.Max), f(de.P50), f(de.P99), f(dr.P50), f(dr.P99))
+		o.p("")
+		pass := dr.P50 <= endSlackMs
+		o.target("per invocation", "`end` through the Runtime API proxy: post-runtime ≤ export + 2 ms (median)",
+			fmt.Sprintf("%s ms, export %s ms (p99 post-runtime %s ms)", f(d.P50), f(de.P50), f(d.P99)), pass)
+	}
+	if proxyErr != nil {
+		o.p("The run through the Runtime API proxy failed: %v", proxyErr)
+		o.p("")
+		o.na("per invocation", "`end` through the Runtime API proxy", "failed: "+strings.SplitN(proxyErr.Error(), "\n", 2)[0])
+	}
 	o.p("`end,<ms>` and `periodically,<ms>` are one code path in `scheduler.plan` (an `end` flush once the interval has passed, else skip), so only `periodically,1000` is run.")
 	o.p("")
 	return o.write()
@@ -185,22 +227,42 @@ func bgSummary(xs []float64) string {
 	return fmt.Sprintf("%d, %s ms", len(xs), f(summarise(xs).P50))
 }
 
-func invokeStrategy(ext, strategy string, n int, payload []byte) (*invokeRun, error) {
+func invokeStrategy(ext, strategy string, n int, payload []byte, rtBin, wrapper string) (*invokeRun, error) {
 	sink, err := otlpsink.New(otlpsink.Options{CountOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer sink.Close()
-	sb, err := startSim(simOpts{bin: ext, env: map[string]string{
+	env := map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL(),
 		"OTEL_LAMBDA_FLUSH_STRATEGY":  strategy,
 		"OTEL_LAMBDA_LOG_LEVEL":       "debug",
 		"OTEL_LAMBDA_TELEMETRY_TYPES": "platform,function",
-	}})
+	}
+	var cfg lambdasim.Config
+	var port int
+	if rtBin != "" {
+		// The receiver port is fixed up front here: the runtime process
+		// posts its span to it.
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		port = p
+		env["OTEL_LAMBDA_RECEIVER_PORT"] = strconv.Itoa(port)
+		env["AWS_LAMBDA_EXEC_WRAPPER"] = wrapper
+		env["FAKERT_OTLP"] = "1"
+		env["FAKERT_OTLP_ENDPOINT"] = "http://127.0.0.1:" + strconv.Itoa(port)
+		cfg.Runtime = []string{rtBin}
+	}
+	sb, err := startSim(simOpts{bin: ext, extra: env, cfg: cfg})
 	if err != nil {
 		return nil, err
 	}
 	defer sb.sim.Close()
+	if port != 0 {
+		sb.port = port
+	}
 	url := sb.receiverURL()
 	r := &invokeRun{strategy: strategy}
 	var ids []string
@@ -208,16 +270,22 @@ func invokeStrategy(ext, strategy string, n int, payload []byte) (*invokeRun, er
 		// 30 s bounds one invocation on a machine that stalls; the function
 		// itself has Lambda's 3 s timeout.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res, err := sb.sim.Invoke(ctx, func(inv *lambdasim.Invocation) error {
-			code, body, err := inv.PostOTLP(url, "traces", payload, false)
-			if err != nil {
-				return err
-			}
-			if code != 200 {
-				return fmt.Errorf("receiver answered %d: %s", code, body)
-			}
-			return nil
-		})
+		var res lambdasim.InvokeResult
+		var err error
+		if rtBin != "" {
+			res, err = sb.sim.InvokeEvent(ctx, lambdasim.Event{})
+		} else {
+			res, err = sb.sim.Invoke(ctx, func(inv *lambdasim.Invocation) error {
+				code, body, err := inv.PostOTLP(url, "traces", payload, false)
+				if err != nil {
+					return err
+				}
+				if code != 200 {
+					return fmt.Errorf("receiver answered %d: %s", code, body)
+				}
+				return nil
+			})
+		}
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("invocation %d: %w", i, err)
@@ -298,4 +366,11 @@ func invokeStrategy(ext, strategy string, n int, payload []byte) (*invokeRun, er
 		r.delay = append(r.delay, delay)
 	}
 	return r, nil
+}
+
+func (r *invokeRun) label() string {
+	if r.viaProxy {
+		return "`" + r.strategy + "`, runtime through the proxy"
+	}
+	return "`" + r.strategy + "`"
 }

@@ -50,11 +50,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "harness: unknown command %q\n", os.Args[1])
 		os.Exit(2)
 	}
-	if err := f(os.Args[2:]); err != nil {
+	err := f(os.Args[2:])
+	for _, d := range scratchDirs {
+		os.RemoveAll(d)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
 }
+
+// scratchDirs are removed when the command ends.
+var scratchDirs []string
 
 // common are the flags every measuring command takes.
 type common struct {
@@ -191,6 +198,7 @@ type sandbox struct {
 	sim  *lambdasim.Sim
 	name string
 	port int
+	dir  string // scratch: the handoff and proxy marker files
 }
 
 func (sb *sandbox) receiverURL() string { return "http://127.0.0.1:" + strconv.Itoa(sb.port) }
@@ -214,9 +222,23 @@ func startSim(o simOpts) (*sandbox, error) {
 		if err != nil {
 			return nil, err
 		}
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		// The Runtime API proxy stays on, as by default, but on a free
+		// port and with its marker file in a scratch folder instead of the
+		// machine-wide /tmp/otel-lambda-extension.
+		dir, err := os.MkdirTemp("", "bench-sandbox-")
+		if err != nil {
+			return nil, err
+		}
+		scratchDirs = append(scratchDirs, dir)
 		env := map[string]string{
-			"OTEL_LAMBDA_RECEIVER_PORT": strconv.Itoa(port),
-			"OTEL_LAMBDA_GRPC_PORT":     strconv.Itoa(gport),
+			"OTEL_LAMBDA_RECEIVER_PORT":      strconv.Itoa(port),
+			"OTEL_LAMBDA_GRPC_PORT":          strconv.Itoa(gport),
+			"OTEL_LAMBDA_RUNTIME_PROXY_PORT": strconv.Itoa(pport),
+			"OTEL_LAMBDA_HANDOFF_FILE":       filepath.Join(dir, "runtime.env"),
 		}
 		for k, v := range o.env {
 			env[k] = v
@@ -233,7 +255,7 @@ func startSim(o simOpts) (*sandbox, error) {
 		sim, err := lambdasim.Start(ctx, cfg)
 		cancel()
 		if err == nil {
-			return &sandbox{sim: sim, name: name, port: port}, nil
+			return &sandbox{sim: sim, name: name, port: port, dir: dir}, nil
 		}
 		var out string
 		if sim != nil {
