@@ -320,7 +320,7 @@ ELAPSED=$(($(date +%s) - START))
 	cat "$HAND"
 	echo
 	for s in "$SECT"/[0-9]*.md; do
-		cat "$s"
+		if [ -f "$s" ]; then cat "$s"; fi
 	done
 } >"$OUTFILE.tmp"
 mv "$OUTFILE.tmp" "$OUTFILE"
