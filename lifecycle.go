@@ -664,7 +664,15 @@ func (x *extension) finalFlush(end time.Time, why string) {
 	res := x.flush(end, why)
 	switch {
 	case !x.ring.empty() || !x.o2.empty():
-		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs)+x.o2.len())
+		// What is still buffered dies with the process: count it as
+		// dropped so the summary below accounts for every record received.
+		lost := x.o2.len()
+		for s := range numSignals {
+			n := x.ring.records(s)
+			x.st.sig[s].dropped.add(n, 0)
+			lost += n
+		}
+		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", lost)
 	case res.dropped > 0:
 		x.lg.warnf("Final flush completed, %d records dropped", res.dropped)
 	default:

@@ -972,7 +972,9 @@ func (t *telemetry) lineLog(o *batchOut, typ string, ts int64, raw []byte) {
 
 // genericLog keeps an event we can't interpret: the raw record is the body.
 func (t *telemetry) genericLog(o *batchOut, typ string, ts int64, raw []byte) {
-	o.body = appendAnyString(o.body[:0], string(raw))
+	// raw is unparsed input: protobuf strings must be valid UTF-8, or the
+	// whole export request holding this record is invalid.
+	o.body = appendAnyString(o.body[:0], strings.ToValidUTF8(string(raw), "\uFFFD"))
 	t.appendLog(o, logRec{time: ts, typ: typ, body: o.body})
 }
 
