@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -297,6 +298,7 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 	cfg, cfgErr := loadConfig(getenv, os.ReadFile)
 	if cfgErr == nil {
 		lg.level = cfg.LogLevel
+		setMemoryLimit(&cfg, getenv)
 	}
 	tConfig := time.Since(t0)
 
@@ -369,11 +371,23 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		x.proxy, x.marker = newRuntimeProxy(runtimeAPI, lg), ls.marker
 	}
 
+	// The subscribe round trip needs only the bound listener, so it runs
+	// while the servers start (cold start); it is joined before next.
+	type subscribed struct {
+		ok  bool
+		err error
+	}
+	subc := make(chan subscribed, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		defer cancel()
+		ok, err := x.tel.subscribe(sctx, api.hc, runtimeAPI, api.id, ls.telURI)
+		subc <- subscribed{ok, err}
+	}()
 	x.serve(ls)
 	{
-		sctx, cancel := context.WithTimeout(ctx, apiTimeout)
-		ok, err := x.tel.subscribe(sctx, api.hc, runtimeAPI, api.id, ls.telURI)
-		cancel()
+		sub := <-subc
+		ok, err := sub.ok, sub.err
 		switch {
 		case err != nil:
 			x.stop()
@@ -862,4 +876,21 @@ func (f flushStrategy) String() string {
 		return fmt.Sprintf("%s,%d", f.Mode, f.Interval.Milliseconds())
 	}
 	return f.Mode
+}
+
+// memoryHeadroom is what the extension needs beyond its buffer: one batch
+// taken out for export, its compression scratch, the receivers' buffers and
+// the runtime's own (measured with the buffer full, BENCHMARKS.md).
+const memoryHeadroom = 16 << 20
+
+// setMemoryLimit makes the garbage collector keep the heap near what the
+// buffer budget needs. With Go's default (GOGC=100 and no limit) a full
+// buffer let the heap grow to twice its live size, about 60 MB for a 16 MB
+// buffer, in a function that may have 128 MB in all. A GOMEMLIMIT set by
+// the user wins.
+func setMemoryLimit(cfg *Config, getenv func(string) string) {
+	if getenv("GOMEMLIMIT") != "" || cfg.Buffer.MaxBytes <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(cfg.Buffer.MaxBytes + memoryHeadroom)
 }

@@ -172,9 +172,14 @@ func TestSecurityNoCredentialLeak(t *testing.T) {
 
 	t.Run("success at debug level", func(t *testing.T) {
 		t.Parallel()
+		// Two backends, each taking only its own credential: the OTLP one
+		// and OpenObserve's _json, where the extension's own log lines go
+		// in OpenObserve mode.
 		sink := otlpsink.Start(t, otlpsink.Options{})
 		sink.RequireAuth("Bearer " + otlpMarker)
-		sb := mustStart(t, sandboxOpts{noSink: true, env: credEnv(sink, map[string]string{
+		o2 := otlpsink.Start(t, otlpsink.Options{})
+		o2.RequireAuth("Basic " + o2Marker)
+		sb := mustStart(t, sandboxOpts{noSink: true, env: credEnv(o2, map[string]string{
 			"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL(),
 			"OTEL_LAMBDA_LOG_LEVEL":       "debug",
 		})})
@@ -191,13 +196,22 @@ func TestSecurityNoCredentialLeak(t *testing.T) {
 			t.Errorf("the spans were not delivered with the configured header")
 		}
 		var extLogs int
-		for _, l := range sink.LogRecords() {
-			if strings.Contains(fmt.Sprint(otlpsink.AnyValue(l.Record.GetBody())), "Extension registered") {
+		for _, r := range o2.JSONRecords() {
+			if strings.Contains(fmt.Sprint(r.Fields["record"]), "Extension registered") {
 				extLogs++
 			}
 		}
-		if extLogs == 0 && len(sink.JSONRecords()) == 0 {
-			t.Errorf("the extension's own log lines never reached the backend: nothing to check there")
+		if extLogs == 0 {
+			t.Errorf("the extension's own log lines never reached OpenObserve: nothing to check there")
+		}
+		for _, r := range o2.Requests() {
+			body := r.Body
+			if r.Header.Get("Content-Encoding") == "gzip" {
+				if b, err := gunzipLimit(nil, body, 64<<20); err == nil {
+					body = b
+				}
+			}
+			check(t, "a request body at OpenObserve ("+r.Path+")", body)
 		}
 		checkSandbox(t, sb)
 	})
