@@ -1,0 +1,930 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestJSONCheck(t *testing.T) {
+	for _, tc := range []struct {
+		in, err string // err "" for valid
+	}{
+		{`0`, ""},
+		{` {"a" : [1, -2.5e+3, true, false, null, "x\u00e9\n"], "b":{}} `, ""},
+		{`[]`, ""},
+		{`"\ud800"`, ""},    // lone surrogate escape: valid JSON
+		{"\"\xff\"", ""},    // invalid UTF-8: valid JSON, as json.Valid has it
+		{"\t\r\n[ ]\n", ""}, // all four white spaces
+		{``, "json: at byte 0: got end of input, want a value"},
+		{`   `, "json: at byte 3: got end of input, want a value"},
+		{`{"a":1,}`, `json: at byte 7: got '}', want a string key`},
+		{`{"a" 1}`, `json: at byte 5: got '1', want ':'`},
+		{`{"a":1 "b":2}`, `json: at byte 7: got '"', want ',' or '}'`},
+		{`[1 2]`, `json: at byte 3: got '2', want ',' or ']'`},
+		{`[1,]`, `json: at byte 3: got ']', want a value`},
+		{`[1`, `json: at byte 2: got end of input, want ',' or ']'`},
+		{`01`, `json: at byte 1: got '1', want end of input`},
+		{`1.`, `json: at byte 1: got '.', want end of input`},
+		{`-`, `json: at byte 0: got '-', want a value`},
+		{`1e`, `json: at byte 0: got '1', want a value`},
+		{`tru`, `json: at byte 0: got 't', want a value`},
+		{`truex`, `json: at byte 4: got 'x', want end of input`},
+		{`nul`, `json: at byte 0: got 'n', want a value`},
+		{`"abc`, `json: at byte 4: got end of input, want '"'`},
+		{"\"a\tb\"", `json: at byte 2: got '\t', want no control character in a string`},
+		{`"\x"`, `json: at byte 2: got 'x', want an escape character`},
+		{`"\'"`, `json: at byte 2: got '\'', want an escape character`},
+		{`"\u12G4"`, `json: at byte 1: bad \u escape in string`},
+		{`"\`, `json: at byte 2: got end of input, want an escape`},
+		{"\xff", `json: at byte 0: got byte 0xff, want a value`},
+		{`{} {}`, `json: at byte 3: got '{', want end of input`},
+		{`{1:2}`, `json: at byte 1: got '1', want a string key`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			err := jsonCheck([]byte(tc.in))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.err {
+				t.Errorf("jsonCheck(%q) = %v; want %v", tc.in, got, tc.err)
+			}
+			if v, want := jsonValid([]byte(tc.in)), json.Valid([]byte(tc.in)); v != want {
+				t.Errorf("jsonValid(%q) = %v; want %v (json.Valid)", tc.in, v, want)
+			}
+		})
+	}
+}
+
+func TestJSONDepth(t *testing.T) {
+	nest := func(n int, open, close string) []byte {
+		return []byte(strings.Repeat(open, n) + strings.Repeat(close, n))
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"arrays at the limit", nest(jsonMaxDepth, "[", "]")},
+		{"arrays beyond", nest(jsonMaxDepth+1, "[", "]")},
+		{"objects at the limit", []byte(strings.Repeat(`{"k":`, jsonMaxDepth) + "1" + strings.Repeat("}", jsonMaxDepth))},
+		{"objects beyond", []byte(strings.Repeat(`{"k":`, jsonMaxDepth+1) + "1" + strings.Repeat("}", jsonMaxDepth+1))},
+		{"mixed at the limit", []byte(strings.Repeat(`[{"k":`, jsonMaxDepth/2) + "1" + strings.Repeat("}]", jsonMaxDepth/2))},
+		{"mixed beyond", []byte(strings.Repeat(`[{"k":`, jsonMaxDepth/2) + "[]" + strings.Repeat("}]", jsonMaxDepth/2))},
+		{"deep within an object member", []byte(`{"a":` + string(nest(jsonMaxDepth-1, "[", "]")) + "}")},
+		{"too deep within an object member", []byte(`{"a":` + string(nest(jsonMaxDepth, "[", "]")) + "}")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, want := jsonValid(tc.in), json.Valid(tc.in); got != want {
+				t.Errorf("jsonValid = %v; want %v (json.Valid)", got, want)
+			}
+		})
+	}
+	// The object walkers count their own level as json.Valid does.
+	in := []byte(`{"a":` + string(nest(jsonMaxDepth, "[", "]")) + "}")
+	err := jsonObject(in, func(k, v []byte) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "nested deeper than 10000 levels") {
+		t.Errorf("jsonObject of %d levels: got %v; want the depth error", jsonMaxDepth+1, err)
+	}
+}
+
+func TestJSONObject(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // key=val pairs, or the error
+	}{
+		{`{}`, ""},
+		{` null `, ""},
+		{`{"a":1,"b" : "x" , "c":{"d":[1, 2]},"e":null}`, `a=1 b="x" c={"d":[1, 2]} e=null`},
+		{`{"a":1,"a":2}`, `a=1 a=2`}, // every duplicate, in order
+		{"{\"\\u0061\\n\":true,\"\\ud800\":1,\"x\xffy\":2}", "a\n=true \uFFFD=1 x\uFFFDy=2"},
+		{`[]`, `json: at byte 0: got '[', want an object`},
+		{`"x"`, `json: at byte 0: got '"', want an object`},
+		{``, `json: at byte 0: got end of input, want an object`},
+		{`{"a":1}x`, `a=1 json: at byte 7: got 'x', want end of input`},
+		{`nullx`, `json: at byte 4: got 'x', want end of input`},
+		{`{"a":1,"b":[}`, "a=1 json: at byte 12: got '}', want a value"},
+		{`{"a":1 `, "a=1 json: at byte 7: got end of input, want ',' or '}'"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var got []string
+			err := jsonObject([]byte(tc.in), func(k, v []byte) error {
+				got = append(got, string(k)+"="+string(v))
+				return nil
+			})
+			if err != nil {
+				got = append(got, err.Error())
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("jsonObject(%q) = %v; want %v", tc.in, g, tc.want)
+			}
+		})
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := jsonObject([]byte(`{"a":1,"b":2,"c":3}`), func(k, v []byte) error {
+		if n++; string(k) == "b" {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 2 {
+		t.Errorf("stopping at b: got %v after %d members; want %v after 2", err, n, stop)
+	}
+}
+
+func TestJSONArray(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // elements, or the error
+	}{
+		{`[]`, ""},
+		{`null`, ""},
+		{` [ 1 , "a,b" ,{"x":[]},[null] ] `, `1|"a,b"|{"x":[]}|[null]`},
+		{`{}`, `json: at byte 0: got '{', want an array`},
+		{`[1,{"a":}]`, `1|json: at byte 8: got '}', want a value`}, // the good ones before a broken element
+		{`[1,2`, `1|2|json: at byte 4: got end of input, want ',' or ']'`},
+		{`[1] [2]`, `1|json: at byte 4: got '[', want end of input`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var got []string
+			err := jsonArray([]byte(tc.in), func(e []byte) error {
+				got = append(got, string(e))
+				return nil
+			})
+			if err != nil {
+				got = append(got, err.Error())
+			}
+			if g := strings.Join(got, "|"); g != tc.want {
+				t.Errorf("jsonArray(%q) = %v; want %v", tc.in, g, tc.want)
+			}
+		})
+	}
+}
+
+func TestJSONString(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{`"plain"`, "plain", ""},
+		{` "x" `, "x", ""},
+		{`null`, "", ""},
+		{`""`, "", ""},
+		{`"a\"b\\c\/d\b\f\n\r\t"`, "a\"b\\c/d\b\f\n\r\t", ""},
+		{`"\u00e9\u20AC\ud83d\ude00"`, "é€😀", ""},
+		{`"\ud800"`, "\uFFFD", ""},               // lone high surrogate
+		{`"\udc00x"`, "\uFFFDx", ""},             // lone low surrogate
+		{`"\ud800\u0041"`, "\uFFFDA", ""},        // the second escape is kept
+		{`"\ud800\ud800\udc00"`, "\uFFFD𐀀", ""},  // a bad pair, then a good one
+		{"\"a\xffb\xc3\"", "a\uFFFDb\uFFFD", ""}, // invalid UTF-8, one U+FFFD per byte
+		{"\"\xed\xa0\x80\"", "\uFFFD\uFFFD\uFFFD", ""},
+		{`1`, "", `json: at byte 0: got '1', want a string`},
+		{`"a" "b"`, "", `json: at byte 4: got '"', want end of input`},
+		{`nul`, "", `json: at byte 0: got 'n', want a string`},
+		{`"\q"`, "", `json: at byte 2: got 'q', want an escape character`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := jsonString([]byte(tc.in))
+			if e := errString(err); got != tc.want || e != tc.err {
+				t.Errorf("jsonString(%q) = %q, %v; want %q, %v", tc.in, got, e, tc.want, tc.err)
+			}
+			var std string
+			stdErr := json.Unmarshal([]byte(tc.in), &std)
+			if (stdErr == nil) != (err == nil) || std != got {
+				t.Errorf("json.Unmarshal(%q) = %q, %v; jsonString says %q, %v", tc.in, std, stdErr, got, err)
+			}
+			b, err := jsonUnquote([]byte("pre:"), []byte(tc.in))
+			if e := errString(err); err == nil && string(b) != "pre:"+tc.want || e != tc.err {
+				t.Errorf("jsonUnquote(%q) = %q, %v; want %q, %v", tc.in, b, e, "pre:"+tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestJSONScalars(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		f      float64
+		i      int64
+		b      bool
+		fe, ie string // errors of jsonNumber and jsonInt64
+		be     string // error of jsonBool
+	}{
+		{in: `0`, be: "json: at byte 0: got '0', want a boolean"},
+		{in: ` -12 `, f: -12, i: -12, be: "json: at byte 1: got '-', want a boolean"},
+		{in: `411.5`, f: 411.5, ie: "json: at byte 0: want an integer within int64", be: "json: at byte 0: got '4', want a boolean"},
+		{in: `1e3`, f: 1000, ie: "json: at byte 0: want an integer within int64", be: "json: at byte 0: got '1', want a boolean"},
+		{in: `9223372036854775807`, f: 9223372036854775807, i: 9223372036854775807, be: "json: at byte 0: got '9', want a boolean"},
+		{in: `9223372036854775808`, f: 9223372036854775808, ie: "json: at byte 0: want an integer within int64", be: "json: at byte 0: got '9', want a boolean"},
+		{in: `1e400`, fe: "json: at byte 0: number out of the range of a double", ie: "json: at byte 0: want an integer within int64", be: "json: at byte 0: got '1', want a boolean"},
+		{in: `1e-400`, ie: "json: at byte 0: want an integer within int64", be: "json: at byte 0: got '1', want a boolean"},
+		{in: `null`},
+		{in: `true`, b: true, fe: "json: at byte 0: got 't', want a number", ie: "json: at byte 0: got 't', want a number"},
+		{in: ` false`, fe: "json: at byte 1: got 'f', want a number", ie: "json: at byte 1: got 'f', want a number"},
+		{in: `"1"`, fe: `json: at byte 0: got '"', want a number`, ie: `json: at byte 0: got '"', want a number`, be: `json: at byte 0: got '"', want a boolean`},
+		{in: `1 2`, fe: "json: at byte 2: got '2', want end of input", ie: "json: at byte 2: got '2', want end of input", be: "json: at byte 0: got '1', want a boolean"},
+		{in: `truex`, fe: "json: at byte 0: got 't', want a number", ie: "json: at byte 0: got 't', want a number", be: "json: at byte 4: got 'x', want end of input"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			in := []byte(tc.in)
+			f, err := jsonNumber(in)
+			if e := errString(err); f != tc.f || e != tc.fe {
+				t.Errorf("jsonNumber(%q) = %v, %v; want %v, %v", tc.in, f, e, tc.f, tc.fe)
+			}
+			var stdF float64
+			if stdErr := json.Unmarshal(in, &stdF); (stdErr == nil) != (err == nil) || stdErr == nil && stdF != f {
+				t.Errorf("json.Unmarshal(%q, float64) = %v, %v; jsonNumber says %v, %v", tc.in, stdF, stdErr, f, err)
+			}
+			i, err := jsonInt64(in)
+			if e := errString(err); i != tc.i || e != tc.ie {
+				t.Errorf("jsonInt64(%q) = %v, %v; want %v, %v", tc.in, i, e, tc.i, tc.ie)
+			}
+			var stdI int64
+			if stdErr := json.Unmarshal(in, &stdI); (stdErr == nil) != (err == nil) || stdErr == nil && stdI != i {
+				t.Errorf("json.Unmarshal(%q, int64) = %v, %v; jsonInt64 says %v, %v", tc.in, stdI, stdErr, i, err)
+			}
+			b, err := jsonBool(in)
+			if e := errString(err); b != tc.b || e != tc.be {
+				t.Errorf("jsonBool(%q) = %v, %v; want %v, %v", tc.in, b, e, tc.b, tc.be)
+			}
+			var stdB bool
+			if stdErr := json.Unmarshal(in, &stdB); (stdErr == nil) != (err == nil) || stdB != b {
+				t.Errorf("json.Unmarshal(%q, bool) = %v, %v; jsonBool says %v, %v", tc.in, stdB, stdErr, b, err)
+			}
+		})
+	}
+}
+
+func TestJSONKind(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want byte
+	}{
+		{`{}`, '{'}, {` [`, '['}, {`"`, '"'}, {`null`, 'n'}, {`true`, 't'}, {`false`, 'f'},
+		{`-1`, '0'}, {`7`, '0'}, {``, 0}, {`  `, 0}, {`x`, 0}, {`+1`, 0},
+	} {
+		if got := jsonKind([]byte(tc.in)); got != tc.want {
+			t.Errorf("jsonKind(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestJSONKeyIs(t *testing.T) {
+	for _, tc := range []struct {
+		key, name string
+		want      bool
+	}{
+		{"requestId", "requestId", true},
+		{"RequestID", "requestId", true},
+		{"REQUESTID", "requestId", true},
+		{"request_id", "requestId", false},
+		{"requestIdx", "requestId", false},
+		{"\u212a", "k", true}, // KELVIN SIGN folds to k, as in encoding/json
+		{"\u017f", "S", true}, // LATIN SMALL LETTER LONG S folds to s
+		{"", "", true},
+	} {
+		if got := jsonKeyIs([]byte(tc.key), tc.name); got != tc.want {
+			t.Errorf("jsonKeyIs(%q, %q) = %v; want %v", tc.key, tc.name, got, tc.want)
+		}
+		// The oracle: does json.Unmarshal fill the field tagged name?
+		in, _ := json.Marshal(map[string]int{tc.key: 1})
+		if tc.name == "k" || tc.name == "S" || tc.name == "requestId" {
+			var v struct {
+				K int `json:"k"`
+				S int `json:"S"`
+				R int `json:"requestId"`
+			}
+			json.Unmarshal(in, &v)
+			filled := map[string]int{"k": v.K, "S": v.S, "requestId": v.R}[tc.name] == 1
+			if filled != tc.want {
+				t.Errorf("json.Unmarshal(%s) fills %q: %v; jsonKeyIs says %v", in, tc.name, filled, tc.want)
+			}
+		}
+	}
+}
+
+func TestAppendJSONQuote(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"", `""`},
+		{"plain text", `"plain text"`},
+		{"a\"b\\c/d", `"a\"b\\c/d"`},
+		{"\b\f\n\r\t\x00\x1f\x7f", `"\b\f\n\r\t\u0000\u001f` + "\x7f\""},
+		{"<a href='x'>&amp;</a>", `"\u003ca href='x'\u003e\u0026amp;\u003c/a\u003e"`},
+		{"é€😀", `"é€😀"`},
+		{"\u2028\u2029", `"\u2028\u2029"`},
+		{"a\xffb\xc3", `"a\ufffdb\ufffd"`},
+		{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got := appendJSONQuote([]byte("pre"), tc.in)
+			if string(got) != "pre"+tc.want {
+				t.Errorf("appendJSONQuote(%q) = %s; want pre%s", tc.in, got, tc.want)
+			}
+			if std, _ := json.Marshal(tc.in); string(std) != tc.want {
+				t.Errorf("json.Marshal(%q) = %s; want %s", tc.in, std, tc.want)
+			}
+			if n := sizeJSONQuote(tc.in); n != len(tc.want) {
+				t.Errorf("sizeJSONQuote(%q) = %d; want %d", tc.in, n, len(tc.want))
+			}
+		})
+	}
+}
+
+// TestUnquoteJSONStrict checks the protojson flavour otlpjson.go uses.
+func TestUnquoteJSONStrict(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want, bad string
+		at             int
+	}{
+		{`a\nb\u00e9\ud83d\ude00`, "a\nbé😀", "", -1},
+		{`x\ud800`, "x", jsonBadSurrogate, 1},
+		{`\ud800\u0041`, "", jsonBadSurrogate, 0},
+		{`\udc00`, "", jsonBadSurrogate, 0},
+		{"a\xff", "a", jsonBadUTF8, 1},
+		{`\u12`, "", jsonBadU, 0},
+		{`ab\q`, "ab", jsonBadEscape, 2},
+		{`ab\`, "ab", jsonBadEscape, 2},
+	} {
+		got, at, bad := unquoteJSON(nil, []byte(tc.raw), true)
+		if string(got) != tc.want || at != tc.at || bad != tc.bad {
+			t.Errorf("unquoteJSON(%q, strict) = %q, %d, %q; want %q, %d, %q", tc.raw, got, at, bad, tc.want, tc.at, tc.bad)
+		}
+	}
+}
+
+// TestJSONLiteAllocs: walking a record with plain keys and reading its
+// numbers allocates nothing; strings cost their copy only.
+func TestJSONLiteAllocs(t *testing.T) {
+	rec := []byte(`{"requestId":"6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01","status":"success","metrics":{"durationMs":31.5,"billedDurationMs":32,"memorySizeMB":128,"maxMemoryUsedMB":68}}`)
+	var sum float64
+	var id []byte
+	walk := func() {
+		jsonObject(rec, func(k, v []byte) error {
+			switch string(k) {
+			case "requestId":
+				id, _ = jsonUnquote(id[:0], v)
+			case "metrics":
+				return jsonObject(v, func(k, v []byte) error {
+					f, err := jsonNumber(v)
+					sum += f
+					return err
+				})
+			}
+			return nil
+		})
+	}
+	walk()
+	if n := testing.AllocsPerRun(100, walk); n != 0 {
+		t.Errorf("walking a platform record: %v allocations; want 0", n)
+	}
+	if string(id) != "6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01" {
+		t.Errorf("requestId = %q", id)
+	}
+}
+
+// jsonLiteOracle checks every jsonlite reader against encoding/json on in.
+func jsonLiteOracle(t *testing.T, in []byte) {
+	t.Helper()
+	if got, want := jsonValid(in), json.Valid(in); got != want {
+		t.Fatalf("jsonValid(%q) = %v; want %v (json.Valid)", in, got, want)
+	}
+	if jsonValid(in) {
+		first := in[jsonWS(in, 0)]
+		want := first
+		if first == '-' || first >= '0' && first <= '9' {
+			want = '0'
+		}
+		if got := jsonKind(in); got != want {
+			t.Fatalf("jsonKind(%q) = %q; want %q", in, got, want)
+		}
+	}
+
+	// Objects: the members, last duplicate winning, are the map's.
+	fields := map[string]string{}
+	err := jsonObject(in, func(k, v []byte) error {
+		if !json.Valid(v) || len(v) == 0 || bytes.TrimSpace(v)[0] != v[0] {
+			t.Fatalf("jsonObject(%q) gave %q, not a trimmed value", in, v)
+		}
+		fields[string(k)] = string(v)
+		return nil
+	})
+	var m map[string]json.RawMessage
+	stdErr := json.Unmarshal(in, &m)
+	if (err == nil) != (stdErr == nil) {
+		t.Fatalf("jsonObject(%q): %v; json.Unmarshal into a map: %v", in, err, stdErr)
+	}
+	if err == nil {
+		if len(m) != len(fields) {
+			t.Fatalf("jsonObject(%q) = %q; json.Unmarshal: %q", in, fields, m)
+		}
+		for k, v := range m {
+			if f, ok := fields[k]; !ok || f != string(v) {
+				t.Fatalf("jsonObject(%q)[%q] = %q; want %q", in, k, f, v)
+			}
+		}
+	}
+
+	// Arrays: the elements are the slice's.
+	var elems []string
+	err = jsonArray(in, func(e []byte) error {
+		elems = append(elems, string(e))
+		return nil
+	})
+	var arr []json.RawMessage
+	stdErr = json.Unmarshal(in, &arr)
+	if (err == nil) != (stdErr == nil) {
+		t.Fatalf("jsonArray(%q): %v; json.Unmarshal into a slice: %v", in, err, stdErr)
+	}
+	if err == nil {
+		if len(arr) != len(elems) {
+			t.Fatalf("jsonArray(%q) = %q; json.Unmarshal: %q", in, elems, arr)
+		}
+		for i := range arr {
+			if string(arr[i]) != elems[i] {
+				t.Fatalf("jsonArray(%q)[%d] = %q; want %q", in, i, elems[i], arr[i])
+			}
+		}
+	}
+
+	// Scalars.
+	s, err := jsonString(in)
+	var stdS string
+	stdErr = json.Unmarshal(in, &stdS)
+	if (err == nil) != (stdErr == nil) || err == nil && s != stdS {
+		t.Fatalf("jsonString(%q) = %q, %v; json.Unmarshal: %q, %v", in, s, err, stdS, stdErr)
+	}
+	f, err := jsonNumber(in)
+	var stdF float64
+	stdErr = json.Unmarshal(in, &stdF)
+	if (err == nil) != (stdErr == nil) || err == nil && f != stdF {
+		t.Fatalf("jsonNumber(%q) = %v, %v; json.Unmarshal: %v, %v", in, f, err, stdF, stdErr)
+	}
+	i, err := jsonInt64(in)
+	var stdI int64
+	stdErr = json.Unmarshal(in, &stdI)
+	if (err == nil) != (stdErr == nil) || err == nil && i != stdI {
+		t.Fatalf("jsonInt64(%q) = %v, %v; json.Unmarshal: %v, %v", in, i, err, stdI, stdErr)
+	}
+	b, err := jsonBool(in)
+	var stdB bool
+	stdErr = json.Unmarshal(in, &stdB)
+	if (err == nil) != (stdErr == nil) || err == nil && b != stdB {
+		t.Fatalf("jsonBool(%q) = %v, %v; json.Unmarshal: %v, %v", in, b, err, stdB, stdErr)
+	}
+
+	// A struct, the way call sites decode known shapes: case-folded keys,
+	// null keeps the previous value, last duplicate wins, unknown keys
+	// skipped, a wrong type fails.
+	type shape struct {
+		ID  string  `json:"requestId"`
+		Dur float64 `json:"durationMs"`
+		N   int64   `json:"n"`
+		OK  bool    `json:"ok"`
+	}
+	var got shape
+	err = jsonObject(in, func(k, v []byte) error {
+		if jsonKind(v) == 'n' {
+			return nil
+		}
+		var err error
+		switch {
+		case jsonKeyIs(k, "requestId"):
+			got.ID, err = jsonString(v)
+		case jsonKeyIs(k, "durationMs"):
+			got.Dur, err = jsonNumber(v)
+		case jsonKeyIs(k, "n"):
+			got.N, err = jsonInt64(v)
+		case jsonKeyIs(k, "ok"):
+			got.OK, err = jsonBool(v)
+		}
+		return err
+	})
+	var want shape
+	stdErr = json.Unmarshal(in, &want)
+	if (err == nil) != (stdErr == nil) || err == nil && got != want {
+		t.Fatalf("struct from %q: %+v, %v; json.Unmarshal: %+v, %v", in, got, err, want, stdErr)
+	}
+}
+
+// jsonQuoteOracle checks appendJSONQuote against json.Marshal on s.
+func jsonQuoteOracle(t *testing.T, s string) {
+	t.Helper()
+	got := appendJSONQuote(nil, s)
+	want, _ := json.Marshal(s)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendJSONQuote(%q) = %s; json.Marshal: %s", s, got, want)
+	}
+	if n := sizeJSONQuote(s); n != len(got) {
+		t.Fatalf("sizeJSONQuote(%q) = %d; want %d", s, n, len(got))
+	}
+	back, err := jsonString(got)
+	if err != nil {
+		t.Fatalf("jsonString(appendJSONQuote(%q)): %v", s, err)
+	}
+	if utf8.ValidString(s) && back != s {
+		t.Fatalf("jsonString(appendJSONQuote(%q)) = %q", s, back)
+	}
+}
+
+// jsonLiteSeeds are inputs for the fuzz target: the telemetry batches,
+// each of their events and records, and edge cases.
+func jsonLiteSeeds(t testing.TB) [][]byte {
+	seeds := [][]byte{
+		[]byte(`{"requestId":"r","RequestID":"R","durationMs":1.5,"n":3,"ok":true}`),
+		[]byte(`{"requestid":null,"n":1.5}`),
+		[]byte(`{"n":"3"}`),
+		[]byte(`{"a":1,"a":{"b":[]}}`),
+		[]byte(`["\ud83d\ude00","\ud800x",1e400,-0,0.1e-5]`),
+		[]byte("\"\xff\\u00e9<&>\u2028\""),
+		[]byte(` null `),
+		[]byte(`[1,{"a":}]`),
+		[]byte("{\"\xff\":1,\"\\ufffd\":2}"),
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "telemetry", "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+		jsonArray(b, func(ev []byte) error {
+			seeds = append(seeds, ev)
+			return jsonObject(ev, func(k, v []byte) error {
+				if string(k) == "record" {
+					seeds = append(seeds, v)
+				}
+				return nil
+			})
+		})
+	}
+	return seeds
+}
+
+func TestJSONLiteSeeds(t *testing.T) {
+	for _, in := range jsonLiteSeeds(t) {
+		jsonLiteOracle(t, in)
+		jsonQuoteOracle(t, string(in))
+	}
+}
+
+// FuzzJSONLite holds jsonlite to encoding/json. Oracle: jsonValid agrees
+// with json.Valid; jsonObject and jsonArray hand out the members and
+// elements json.Unmarshal puts in a map[string]json.RawMessage (last
+// duplicate winning) or a []json.RawMessage, and fail when it fails;
+// jsonString, jsonNumber, jsonInt64 and jsonBool agree with json.Unmarshal
+// into a string, float64, int64, bool, and so does a struct decoded member
+// by member with jsonKeyIs; appendJSONQuote is byte for byte json.Marshal,
+// sizeJSONQuote its length, and jsonString reads it back.
+func FuzzJSONLite(f *testing.F) {
+	for _, s := range jsonLiteSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		jsonLiteOracle(t, in)
+		jsonQuoteOracle(t, string(in))
+	})
+}
+
+// Telemetry API shapes for the benchmark, decoded the same way by both
+// contenders: envelope, platform record with nested metrics, spans and
+// tracing, and text or JSON log lines.
+type benchEnvelope struct {
+	Time   string          `json:"time"`
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+}
+
+type benchMetrics struct {
+	DurationMs       float64  `json:"durationMs"`
+	BilledDurationMs float64  `json:"billedDurationMs"`
+	MaxMemoryUsedMB  float64  `json:"maxMemoryUsedMB"`
+	MemorySizeMB     float64  `json:"memorySizeMB"`
+	InitDurationMs   *float64 `json:"initDurationMs"`
+}
+
+type benchSpan struct {
+	Name       string  `json:"name"`
+	Start      string  `json:"start"`
+	DurationMs float64 `json:"durationMs"`
+}
+
+type benchTracing struct {
+	SpanID string `json:"spanId"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+}
+
+type benchRecord struct {
+	RequestID          string        `json:"requestId"`
+	Status             string        `json:"status"`
+	ErrorType          string        `json:"errorType"`
+	InitializationType string        `json:"initializationType"`
+	Phase              string        `json:"phase"`
+	Metrics            *benchMetrics `json:"metrics"`
+	Spans              []benchSpan   `json:"spans"`
+	Tracing            *benchTracing `json:"tracing"`
+	Name               string        `json:"name"`
+	Events             []string      `json:"events"`
+}
+
+// liteString decodes a string member into *dst, keeping it on null.
+func liteString(v []byte, dst *string) (err error) {
+	if jsonKind(v) != 'n' {
+		*dst, err = jsonString(v)
+	}
+	return err
+}
+
+func liteNumber(v []byte, dst *float64) (err error) {
+	if jsonKind(v) != 'n' {
+		*dst, err = jsonNumber(v)
+	}
+	return err
+}
+
+// decodeLite fills r from the JSON object rec as json.Unmarshal would for
+// the members it knows.
+func (r *benchRecord) decodeLite(rec []byte) error {
+	return jsonObject(rec, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "requestId"):
+			return liteString(v, &r.RequestID)
+		case jsonKeyIs(k, "status"):
+			return liteString(v, &r.Status)
+		case jsonKeyIs(k, "errorType"):
+			return liteString(v, &r.ErrorType)
+		case jsonKeyIs(k, "initializationType"):
+			return liteString(v, &r.InitializationType)
+		case jsonKeyIs(k, "phase"):
+			return liteString(v, &r.Phase)
+		case jsonKeyIs(k, "name"):
+			return liteString(v, &r.Name)
+		case jsonKeyIs(k, "metrics"):
+			if jsonKind(v) == 'n' {
+				r.Metrics = nil
+				return nil
+			}
+			if r.Metrics == nil {
+				r.Metrics = new(benchMetrics)
+			}
+			m := r.Metrics
+			return jsonObject(v, func(k, v []byte) error {
+				switch {
+				case jsonKeyIs(k, "durationMs"):
+					return liteNumber(v, &m.DurationMs)
+				case jsonKeyIs(k, "billedDurationMs"):
+					return liteNumber(v, &m.BilledDurationMs)
+				case jsonKeyIs(k, "maxMemoryUsedMB"):
+					return liteNumber(v, &m.MaxMemoryUsedMB)
+				case jsonKeyIs(k, "memorySizeMB"):
+					return liteNumber(v, &m.MemorySizeMB)
+				case jsonKeyIs(k, "initDurationMs"):
+					if jsonKind(v) == 'n' {
+						m.InitDurationMs = nil
+						return nil
+					}
+					f, err := jsonNumber(v)
+					m.InitDurationMs = &f
+					return err
+				}
+				return nil
+			})
+		case jsonKeyIs(k, "spans"):
+			if jsonKind(v) == 'n' {
+				r.Spans = nil
+				return nil
+			}
+			r.Spans = r.Spans[:0]
+			return jsonArray(v, func(e []byte) error {
+				var s benchSpan
+				err := jsonObject(e, func(k, v []byte) error {
+					switch {
+					case jsonKeyIs(k, "name"):
+						return liteString(v, &s.Name)
+					case jsonKeyIs(k, "start"):
+						return liteString(v, &s.Start)
+					case jsonKeyIs(k, "durationMs"):
+						return liteNumber(v, &s.DurationMs)
+					}
+					return nil
+				})
+				r.Spans = append(r.Spans, s)
+				return err
+			})
+		case jsonKeyIs(k, "tracing"):
+			if jsonKind(v) == 'n' {
+				r.Tracing = nil
+				return nil
+			}
+			if r.Tracing == nil {
+				r.Tracing = new(benchTracing)
+			}
+			tr := r.Tracing
+			return jsonObject(v, func(k, v []byte) error {
+				switch {
+				case jsonKeyIs(k, "spanId"):
+					return liteString(v, &tr.SpanID)
+				case jsonKeyIs(k, "type"):
+					return liteString(v, &tr.Type)
+				case jsonKeyIs(k, "value"):
+					return liteString(v, &tr.Value)
+				}
+				return nil
+			})
+		case jsonKeyIs(k, "events"):
+			if jsonKind(v) == 'n' {
+				r.Events = nil
+				return nil
+			}
+			r.Events = r.Events[:0]
+			return jsonArray(v, func(e []byte) error {
+				var s string
+				err := liteString(e, &s)
+				r.Events = append(r.Events, s)
+				return err
+			})
+		}
+		return nil
+	})
+}
+
+// benchBatch is one Telemetry API batch holding every event of the
+// well-formed testdata/telemetry batches.
+func benchBatch(t testing.TB) []byte {
+	files, _ := filepath.Glob(filepath.Join("testdata", "telemetry", "*.json"))
+	var evs [][]byte
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(b) {
+			continue // malformed.json
+		}
+		jsonArray(b, func(e []byte) error {
+			evs = append(evs, e)
+			return nil
+		})
+	}
+	return append(append([]byte("[\n"), bytes.Join(evs, []byte(",\n"))...), "\n]"...)
+}
+
+// decodeBatchLite and decodeBatchStd decode every event of a batch: the
+// envelope, platform records, and the text of string log lines.
+func decodeBatchLite(batch []byte, visit func(*benchEnvelope, *benchRecord, string, error)) error {
+	return jsonArray(batch, func(e []byte) error {
+		var ev benchEnvelope
+		err := jsonObject(e, func(k, v []byte) error {
+			switch {
+			case jsonKeyIs(k, "time"):
+				return liteString(v, &ev.Time)
+			case jsonKeyIs(k, "type"):
+				return liteString(v, &ev.Type)
+			case jsonKeyIs(k, "record"):
+				ev.Record = v
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var rec benchRecord
+		var line string
+		switch {
+		case strings.HasPrefix(ev.Type, "platform."):
+			err = rec.decodeLite(ev.Record)
+		case jsonKind(ev.Record) == '"':
+			line, err = jsonString(ev.Record)
+		}
+		visit(&ev, &rec, line, err)
+		return nil
+	})
+}
+
+func decodeBatchStd(batch []byte, visit func(*benchEnvelope, *benchRecord, string, error)) error {
+	var evs []benchEnvelope
+	if err := json.Unmarshal(batch, &evs); err != nil {
+		return err
+	}
+	for i := range evs {
+		ev := &evs[i]
+		var rec benchRecord
+		var line string
+		var err error
+		switch {
+		case strings.HasPrefix(ev.Type, "platform."):
+			err = json.Unmarshal(ev.Record, &rec)
+		case len(ev.Record) > 0 && ev.Record[0] == '"':
+			err = json.Unmarshal(ev.Record, &line)
+		}
+		visit(ev, &rec, line, err)
+	}
+	return nil
+}
+
+// TestJSONLiteTelemetryShapes: the member-by-member decoding of the
+// benchmark gives what json.Unmarshal gives on every real event.
+func TestJSONLiteTelemetryShapes(t *testing.T) {
+	batch := benchBatch(t)
+	var lite, std []string
+	dump := func(out *[]string) func(*benchEnvelope, *benchRecord, string, error) {
+		return func(ev *benchEnvelope, rec *benchRecord, line string, err error) {
+			r := *rec
+			r.Metrics, r.Tracing = nil, nil
+			s := fmt.Sprintf("%s %s %q %+v failed=%v", ev.Time, ev.Type, line, r, err != nil)
+			if rec.Metrics != nil {
+				m := *rec.Metrics
+				m.InitDurationMs = nil
+				s += fmt.Sprintf(" metrics=%+v", m)
+				if p := rec.Metrics.InitDurationMs; p != nil {
+					s += fmt.Sprintf(" init=%v", *p)
+				}
+			}
+			if rec.Tracing != nil {
+				s += fmt.Sprintf(" tracing=%+v", *rec.Tracing)
+			}
+			*out = append(*out, s)
+		}
+	}
+	if err := decodeBatchLite(batch, dump(&lite)); err != nil {
+		t.Fatal(err)
+	}
+	if err := decodeBatchStd(batch, dump(&std)); err != nil {
+		t.Fatal(err)
+	}
+	if len(lite) < 50 {
+		t.Fatalf("only %d events in the batch", len(lite))
+	}
+	if !reflect.DeepEqual(lite, std) {
+		for i := range min(len(lite), len(std)) {
+			if lite[i] != std[i] {
+				t.Fatalf("event %d: got %v; want %v", i, lite[i], std[i])
+			}
+		}
+		t.Fatalf("got %d events; want %d", len(lite), len(std))
+	}
+}
+
+// BenchmarkJSONLiteTelemetry decodes a real Telemetry API batch (every
+// event of testdata/telemetry) with jsonlite and with encoding/json.
+func BenchmarkJSONLiteTelemetry(b *testing.B) {
+	batch := benchBatch(b)
+	n := 0
+	jsonArray(batch, func([]byte) error { n++; return nil })
+	visit := func(*benchEnvelope, *benchRecord, string, error) {}
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte, func(*benchEnvelope, *benchRecord, string, error)) error
+	}{
+		{"jsonlite", decodeBatchLite},
+		{"encoding-json", decodeBatchStd},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.decode(batch, visit); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+		})
+	}
+}
+
+// BenchmarkJSONLiteValid compares the validators on the same batch.
+func BenchmarkJSONLiteValid(b *testing.B) {
+	batch := benchBatch(b)
+	b.Run("jsonlite", func(b *testing.B) {
+		b.SetBytes(int64(len(batch)))
+		for b.Loop() {
+			if !jsonValid(batch) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(batch)))
+		for b.Loop() {
+			if !json.Valid(batch) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
