@@ -729,12 +729,20 @@ func (l *configLoader) fillExport(c *Config) {
 }
 
 // o2Target is the OTLP target of the OpenObserve preset for signal s.
+// OpenObserve picks the stream of OTLP logs from the stream-name header
+// (openobserve.ai/docs/ingestion/logs/otlp); without it the function's own
+// OTLP logs would land in "default" while its Telemetry API logs go to
+// O2_STREAM.
 func o2Target(c *Config, s signal) exportTarget {
+	h := []header{{"Authorization", c.O2.Authorization}}
+	if s == sigLogs {
+		h = append(h, header{"stream-name", c.O2.Stream})
+	}
 	return exportTarget{
 		Endpoint:    strings.TrimRight(c.O2.Endpoint, "/") + "/api/" + url.PathEscape(c.O2.OrgID) + s.urlPath(),
 		Protocol:    protoHTTPProtobuf,
 		Compression: "gzip",
-		Headers:     []header{{"Authorization", c.O2.Authorization}},
+		Headers:     h,
 		Timeout:     c.O2.RequestTimeout,
 	}
 }

@@ -449,6 +449,9 @@ func TestO2Preset(t *testing.T) {
 			Headers:     []header{{"Authorization", "Basic c2VjcmV0"}},
 			Timeout:     30 * time.Second,
 		}
+		if s == sigLogs { // the function's OTLP logs go to O2_STREAM too
+			want.Headers = append(want.Headers, header{"stream-name", "default"})
+		}
 		if got := c.Export[s]; !reflect.DeepEqual(got, want) {
 			t.Errorf("%v: got %+v; want %+v", s, got, want)
 		}

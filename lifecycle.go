@@ -195,7 +195,8 @@ type extension struct {
 	ring  *ring
 	exp   *exporter
 	tel   *telemetry
-	telOK bool // the Telemetry API delivers (not a local emulator's 202)
+	o2    *o2Exporter // Telemetry API logs to OpenObserve's _json; nil when off
+	telOK bool        // the Telemetry API delivers (not a local emulator's 202)
 
 	servers      []*http.Server
 	wg           sync.WaitGroup     // serving goroutines and the background flusher
@@ -386,6 +387,9 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		return nil, err
 	}
 	x.exp = exp
+	if cfg.O2.Enabled {
+		x.o2 = newO2Exporter(cfg, lg)
+	}
 	// The Telemetry API is also how the extension learns that an
 	// invocation is done (platform.runtimeDone), so it subscribes to
 	// platform events even when their data is switched off, and drops it.
@@ -397,6 +401,9 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 		tcfg, sink = &c, func(signal, []byte, int) {}
 	}
 	x.tel = newTelemetry(tcfg, x.res, sink, lg)
+	if x.o2 != nil && cfg.Telemetry.Enabled {
+		x.tel.raw = x.o2.add
+	}
 	x.sched = scheduler{strategy: cfg.Flush.Strategy}
 	return x, nil
 }
@@ -537,6 +544,7 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
 	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
 		x.exp.closeIdle()
+		x.o2.closeIdle()
 	}
 
 	plan := x.sched.plan(now, x.ring.bytes() >= x.cfg.Buffer.MaxBytes/2)
@@ -609,14 +617,17 @@ const shutdownMargin = 150 * time.Millisecond
 func (x *extension) finalFlush(end time.Time, why string) {
 	res := x.flush(end, why)
 	switch {
-	case !x.ring.empty():
-		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs))
+	case !x.ring.empty() || !x.o2.empty():
+		x.lg.warnf("Final flush incomplete: %d records still buffered are lost", x.ring.records(sigTraces)+x.ring.records(sigMetrics)+x.ring.records(sigLogs)+x.o2.len())
 	case res.dropped > 0:
 		x.lg.warnf("Final flush completed, %d records dropped", res.dropped)
 	default:
 		x.lg.infof("Final flush completed successfully")
 	}
 	x.lg.infof("%s", x.st.summary())
+	if x.o2 != nil {
+		x.lg.infof("%s", x.o2.summary())
+	}
 }
 
 // flush exports what is buffered, until done or end.
@@ -632,7 +643,14 @@ func (x *extension) flushCtx(parent context.Context, end time.Time, why string) 
 	ctx, cancel := context.WithDeadline(parent, end)
 	defer cancel()
 	t := time.Now()
+	var o2res flushResult
+	var wg sync.WaitGroup
+	if x.o2 != nil {
+		wg.Go(func() { o2res = x.o2.flush(ctx) }) // in parallel with the OTLP signals
+	}
 	res := x.exp.flush(ctx)
+	wg.Wait()
+	res.add(o2res)
 	x.sched.exported(time.Now())
 	x.lg.debugf("flush (%s) took %v: %s", why, time.Since(t), res)
 	return res
@@ -665,7 +683,7 @@ func (x *extension) backgroundFlusher(ctx context.Context) {
 		case <-x.ring.highWater():
 		case <-tick:
 		}
-		if x.ring.empty() || x.shuttingDown.Load() {
+		if (x.ring.empty() && x.o2.empty()) || x.shuttingDown.Load() {
 			continue
 		}
 		timeout := x.cfg.Flush.Timeout

@@ -39,10 +39,11 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(extensionName, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print our own usage, once
-	var help, showVersion bool
+	var help, showVersion, healthCheck bool
 	fs.BoolVar(&help, "help", false, "")
 	fs.BoolVar(&help, "h", false, "")
 	fs.BoolVar(&showVersion, "version", false, "")
+	fs.BoolVar(&healthCheck, "health-check", false, "")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case showVersion:
 		fmt.Fprintf(stdout, "%s %s (commit %s, %s)\n", extensionName, version, commit, runtime.Version())
 		return 0
+	case healthCheck:
+		return runHealthCheck(ctx, getenv, stdout, stderr)
 	}
 	api := getenv("AWS_LAMBDA_RUNTIME_API")
 	if api == "" {

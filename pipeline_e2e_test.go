@@ -201,7 +201,9 @@ func TestPipelinePeriodically(t *testing.T) {
 	if n := len(functionSpans(sb.sink)); n != 1 {
 		t.Fatalf("the second invocation exported although the period has not passed: %d spans", n)
 	}
-	if out := sb.stderr.String(); strings.Count(out, ": plan end") != 1 || strings.Count(out, ": plan skip") != 1 {
+	if out, ok := sb.waitOutput(func(out string) bool {
+		return strings.Count(out, ": plan end") == 1 && strings.Count(out, ": plan skip") == 1
+	}); !ok {
 		t.Errorf("want one end plan then one skip:\n%s", out)
 	}
 	if _, exit := sb.shutdown("spindown"); exit.ExitCode != 0 {
@@ -230,7 +232,7 @@ func TestPipelineContinuously(t *testing.T) {
 		}
 		return nil
 	})
-	if out := sb.stderr.String(); !strings.Contains(out, ": plan skip") || strings.Contains(out, ": plan end") {
+	if out, ok := sb.waitOutput(func(out string) bool { return strings.Contains(out, ": plan skip") }); !ok || strings.Contains(out, ": plan end") {
 		t.Errorf("continuously must never hold next for an export:\n%s", out)
 	}
 }

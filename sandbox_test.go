@@ -279,3 +279,19 @@ func (sb *sandbox) waitExit() int {
 	sb.t.Fatalf("the extension did not exit")
 	return -1
 }
+
+// waitOutput waits (bounded) until the extension's output satisfies cond
+// and returns it. Output arrives through a pipe the emulator reads in the
+// background, so a line written just before next may still be in flight
+// when Invoke returns.
+func (sb *sandbox) waitOutput(cond func(out string) bool) (string, bool) {
+	sb.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := sb.stderr.String()
+		if cond(out) || time.Now().After(deadline) {
+			return out, cond(out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -256,6 +256,11 @@ type telemetry struct {
 
 	platformSubscribed bool // "platform" is among the subscribed types
 
+	// raw, set in OpenObserve mode (openobserve.go), receives every event
+	// as Lambda sent it, with its request id; the events then make no OTLP
+	// log records (they would be stored twice), only metrics and spans.
+	raw func(typ, time string, record json.RawMessage, requestID string)
+
 	// serveMu serializes conversion and sink hand-off, so batches reach the
 	// sink in the order they were converted.
 	serveMu sync.Mutex
@@ -518,6 +523,10 @@ func (t *telemetry) event(o *batchOut, raw []byte) {
 	var ev envelope
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.stats.malformedEvents++
+		if t.raw != nil {
+			t.raw("", "", raw, "")
+			return
+		}
 		t.genericLog(o, "", 0, raw)
 		return
 	}
@@ -526,6 +535,12 @@ func (t *telemetry) event(o *batchOut, raw []byte) {
 
 // envelope converts one decoded event. Called with mu held.
 func (t *telemetry) envelope(o *batchOut, ev *envelope) {
+	if t.raw != nil {
+		t.raw(ev.Type, ev.Time, ev.Record, t.rawRequestID(ev))
+		if ev.Type == "function" || ev.Type == "extension" {
+			return // a line makes nothing but a log record
+		}
+	}
 	ts := parseEventTime(ev.Time)
 	switch ev.Type {
 	case "function", "extension":
@@ -1154,7 +1169,7 @@ func (t *telemetry) emit(o *batchOut) {
 	if points > 0 {
 		t.sink(sigMetrics, t.wrap(ms), points)
 	}
-	if o.nLogs > 0 {
+	if o.nLogs > 0 && t.raw == nil {
 		t.sink(sigLogs, t.wrap(o.logs), o.nLogs)
 	}
 }
