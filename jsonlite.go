@@ -496,6 +496,37 @@ func jsonBool(val []byte) (bool, error) {
 	return false, jsonWant(val, i, "want a boolean")
 }
 
+// jsonSetString, jsonSetNumber and jsonSetInt64 decode val into a struct
+// field as json.Unmarshal does: null leaves *dst as it was, a value of
+// another type is an error (and leaves *dst as it was too).
+func jsonSetString(val []byte, dst *string) error {
+	if jsonKind(val) == 'n' {
+		_, _, err := jsonScalar(val)
+		return err
+	}
+	s, err := jsonString(val)
+	if err == nil {
+		*dst = s
+	}
+	return err
+}
+
+func jsonSetNumber(val []byte, dst *float64) error {
+	f, err := jsonNumber(val)
+	if err == nil && jsonKind(val) != 'n' {
+		*dst = f
+	}
+	return err
+}
+
+func jsonSetInt64(val []byte, dst *int64) error {
+	v, err := jsonInt64(val)
+	if err == nil && jsonKind(val) != 'n' {
+		*dst = v
+	}
+	return err
+}
+
 // Reasons unquoteJSON gives.
 const (
 	jsonBadEscape    = "bad escape"

@@ -499,26 +499,40 @@ func jsonLiteOracle(t *testing.T, in []byte) {
 	}
 	var got shape
 	err = jsonObject(in, func(k, v []byte) error {
-		if jsonKind(v) == 'n' {
-			return nil
-		}
-		var err error
 		switch {
 		case jsonKeyIs(k, "requestId"):
-			got.ID, err = jsonString(v)
+			return jsonSetString(v, &got.ID)
 		case jsonKeyIs(k, "durationMs"):
-			got.Dur, err = jsonNumber(v)
+			return jsonSetNumber(v, &got.Dur)
 		case jsonKeyIs(k, "n"):
-			got.N, err = jsonInt64(v)
-		case jsonKeyIs(k, "ok"):
+			return jsonSetInt64(v, &got.N)
+		case jsonKeyIs(k, "ok") && jsonKind(v) != 'n':
+			var err error
 			got.OK, err = jsonBool(v)
+			return err
 		}
-		return err
+		return nil
 	})
 	var want shape
 	stdErr = json.Unmarshal(in, &want)
 	if (err == nil) != (stdErr == nil) || err == nil && got != want {
 		t.Fatalf("struct from %q: %+v, %v; json.Unmarshal: %+v, %v", in, got, err, want, stdErr)
+	}
+
+	// The decoders of the call sites.
+	decoderOracle(t, in, (*nextEvent).decode)
+	decoderOracle(t, in, (*registerResponse).decode)
+}
+
+// decoderOracle checks that a call site's decoder fills a T as
+// json.Unmarshal does, and fails when it fails.
+func decoderOracle[T any](t *testing.T, in []byte, decode func(*T, []byte) error) {
+	t.Helper()
+	var got, want T
+	err := decode(&got, in)
+	stdErr := json.Unmarshal(in, &want)
+	if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T from %q: %+v, %v; json.Unmarshal: %+v, %v", got, in, got, err, want, stdErr)
 	}
 }
 
@@ -548,6 +562,13 @@ func jsonLiteSeeds(t testing.TB) [][]byte {
 	seeds := [][]byte{
 		[]byte(`{"requestId":"r","RequestID":"R","durationMs":1.5,"n":3,"ok":true}`),
 		[]byte(`{"requestid":null,"n":1.5}`),
+		[]byte(`{"requestId":"x","REQUESTID":null,"durationMs":2,"durationMs":null}`),
+		[]byte(`{"requestId":"x","requestId":5}`),
+		[]byte(`{"eventType":"INVOKE","deadlineMs":1714557605031,"requestId":"6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01","invokedFunctionArn":"arn:aws:lambda:eu-west-1:123456789012:function:orders-api","tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-66321240-a3ce929d0e0e4736b6ac8e51;Parent=53995c3f42cd8ad8;Sampled=1"}}`),
+		[]byte(`{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":1714557607000,"tracing":null}`),
+		[]byte(`{"eventType":"SHUTDOWN","deadlineMs":"1714557607000"}`),
+		[]byte(`{"functionName":"orders-api","functionVersion":"$LATEST","handler":"index.handler","accountId":"123456789012"}`),
+		[]byte(`{"errorType":"Extension.InvalidExtensionState","errorMessage":"State transition from Ready to Invoking failed"}`),
 		[]byte(`{"n":"3"}`),
 		[]byte(`{"a":1,"a":{"b":[]}}`),
 		[]byte(`["\ud83d\ude00","\ud800x",1e400,-0,0.1e-5]`),
@@ -643,38 +664,23 @@ type benchRecord struct {
 	Events             []string      `json:"events"`
 }
 
-// liteString decodes a string member into *dst, keeping it on null.
-func liteString(v []byte, dst *string) (err error) {
-	if jsonKind(v) != 'n' {
-		*dst, err = jsonString(v)
-	}
-	return err
-}
-
-func liteNumber(v []byte, dst *float64) (err error) {
-	if jsonKind(v) != 'n' {
-		*dst, err = jsonNumber(v)
-	}
-	return err
-}
-
 // decodeLite fills r from the JSON object rec as json.Unmarshal would for
 // the members it knows.
 func (r *benchRecord) decodeLite(rec []byte) error {
 	return jsonObject(rec, func(k, v []byte) error {
 		switch {
 		case jsonKeyIs(k, "requestId"):
-			return liteString(v, &r.RequestID)
+			return jsonSetString(v, &r.RequestID)
 		case jsonKeyIs(k, "status"):
-			return liteString(v, &r.Status)
+			return jsonSetString(v, &r.Status)
 		case jsonKeyIs(k, "errorType"):
-			return liteString(v, &r.ErrorType)
+			return jsonSetString(v, &r.ErrorType)
 		case jsonKeyIs(k, "initializationType"):
-			return liteString(v, &r.InitializationType)
+			return jsonSetString(v, &r.InitializationType)
 		case jsonKeyIs(k, "phase"):
-			return liteString(v, &r.Phase)
+			return jsonSetString(v, &r.Phase)
 		case jsonKeyIs(k, "name"):
-			return liteString(v, &r.Name)
+			return jsonSetString(v, &r.Name)
 		case jsonKeyIs(k, "metrics"):
 			if jsonKind(v) == 'n' {
 				r.Metrics = nil
@@ -687,13 +693,13 @@ func (r *benchRecord) decodeLite(rec []byte) error {
 			return jsonObject(v, func(k, v []byte) error {
 				switch {
 				case jsonKeyIs(k, "durationMs"):
-					return liteNumber(v, &m.DurationMs)
+					return jsonSetNumber(v, &m.DurationMs)
 				case jsonKeyIs(k, "billedDurationMs"):
-					return liteNumber(v, &m.BilledDurationMs)
+					return jsonSetNumber(v, &m.BilledDurationMs)
 				case jsonKeyIs(k, "maxMemoryUsedMB"):
-					return liteNumber(v, &m.MaxMemoryUsedMB)
+					return jsonSetNumber(v, &m.MaxMemoryUsedMB)
 				case jsonKeyIs(k, "memorySizeMB"):
-					return liteNumber(v, &m.MemorySizeMB)
+					return jsonSetNumber(v, &m.MemorySizeMB)
 				case jsonKeyIs(k, "initDurationMs"):
 					if jsonKind(v) == 'n' {
 						m.InitDurationMs = nil
@@ -716,11 +722,11 @@ func (r *benchRecord) decodeLite(rec []byte) error {
 				err := jsonObject(e, func(k, v []byte) error {
 					switch {
 					case jsonKeyIs(k, "name"):
-						return liteString(v, &s.Name)
+						return jsonSetString(v, &s.Name)
 					case jsonKeyIs(k, "start"):
-						return liteString(v, &s.Start)
+						return jsonSetString(v, &s.Start)
 					case jsonKeyIs(k, "durationMs"):
-						return liteNumber(v, &s.DurationMs)
+						return jsonSetNumber(v, &s.DurationMs)
 					}
 					return nil
 				})
@@ -739,11 +745,11 @@ func (r *benchRecord) decodeLite(rec []byte) error {
 			return jsonObject(v, func(k, v []byte) error {
 				switch {
 				case jsonKeyIs(k, "spanId"):
-					return liteString(v, &tr.SpanID)
+					return jsonSetString(v, &tr.SpanID)
 				case jsonKeyIs(k, "type"):
-					return liteString(v, &tr.Type)
+					return jsonSetString(v, &tr.Type)
 				case jsonKeyIs(k, "value"):
-					return liteString(v, &tr.Value)
+					return jsonSetString(v, &tr.Value)
 				}
 				return nil
 			})
@@ -755,7 +761,7 @@ func (r *benchRecord) decodeLite(rec []byte) error {
 			r.Events = r.Events[:0]
 			return jsonArray(v, func(e []byte) error {
 				var s string
-				err := liteString(e, &s)
+				err := jsonSetString(e, &s)
 				r.Events = append(r.Events, s)
 				return err
 			})
@@ -793,9 +799,9 @@ func decodeBatchLite(batch []byte, visit func(*benchEnvelope, *benchRecord, stri
 		err := jsonObject(e, func(k, v []byte) error {
 			switch {
 			case jsonKeyIs(k, "time"):
-				return liteString(v, &ev.Time)
+				return jsonSetString(v, &ev.Time)
 			case jsonKeyIs(k, "type"):
-				return liteString(v, &ev.Type)
+				return jsonSetString(v, &ev.Type)
 			case jsonKeyIs(k, "record"):
 				ev.Record = v
 			}
