@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -522,6 +523,7 @@ func jsonLiteOracle(t *testing.T, in []byte) {
 	// The decoders of the call sites.
 	decoderOracle(t, in, (*nextEvent).decode)
 	decoderOracle(t, in, (*registerResponse).decode)
+	partialSuccessOracle(t, in)
 }
 
 // decoderOracle checks that a call site's decoder fills a T as
@@ -534,6 +536,48 @@ func decoderOracle[T any](t *testing.T, in []byte, decode func(*T, []byte) error
 	if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("%T from %q: %+v, %v; json.Unmarshal: %+v, %v", got, in, got, err, want, stdErr)
 	}
+}
+
+// partialSuccessStd is parsePartialSuccessJSON as it was with
+// encoding/json. Map order makes it random when an answer has several
+// rejected* keys, or both errorMessage and error_message.
+func partialSuccessStd(b []byte) (rejected int64, message string) {
+	var resp struct {
+		Camel map[string]json.RawMessage `json:"partialSuccess"`
+		Snake map[string]json.RawMessage `json:"partial_success"`
+	}
+	if json.Unmarshal(b, &resp) != nil {
+		return 0, ""
+	}
+	ps := resp.Camel
+	if ps == nil {
+		ps = resp.Snake
+	}
+	for k, v := range ps {
+		switch {
+		case strings.HasPrefix(k, "rejected"):
+			rejected, _ = strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64)
+		case k == "errorMessage" || k == "error_message":
+			json.Unmarshal(v, &message)
+		}
+	}
+	return rejected, message
+}
+
+// partialSuccessOracle: parsePartialSuccessJSON gives one of the answers
+// the encoding/json version could give.
+func partialSuccessOracle(t *testing.T, in []byte) {
+	t.Helper()
+	n, msg := parsePartialSuccessJSON(in)
+	var seen []string
+	for range 20 {
+		n2, msg2 := partialSuccessStd(in)
+		if n2 == n && msg2 == msg {
+			return
+		}
+		seen = append(seen, fmt.Sprintf("%d %q", n2, msg2))
+	}
+	t.Fatalf("parsePartialSuccessJSON(%q) = %d %q; encoding/json gave %v", in, n, msg, seen)
 }
 
 // jsonQuoteOracle checks appendJSONQuote against json.Marshal on s.
@@ -568,6 +612,12 @@ func jsonLiteSeeds(t testing.TB) [][]byte {
 		[]byte(`{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":1714557607000,"tracing":null}`),
 		[]byte(`{"eventType":"SHUTDOWN","deadlineMs":"1714557607000"}`),
 		[]byte(`{"functionName":"orders-api","functionVersion":"$LATEST","handler":"index.handler","accountId":"123456789012"}`),
+		[]byte(`{"partialSuccess":{"rejectedSpans":"3","errorMessage":"quota"}}`),
+		[]byte(`{"partial_success":{"rejected_log_records":2,"error_message":"x","errorMessage":5}}`),
+		[]byte(`{"PartialSuccess":{"rejectedSpans":"1"},"partialSuccess":{"errorMessage":"a","errorMessage":null}}`),
+		[]byte(`{"partialSuccess":{},"partial_success":{"rejectedSpans":"9"}}`),
+		[]byte(`{"partialSuccess":null,"partial_success":{"rejectedSpans":"99999999999999999999"}}`),
+		[]byte(`{"partialSuccess":[]}`),
 		[]byte(`{"errorType":"Extension.InvalidExtensionState","errorMessage":"State transition from Ready to Invoking failed"}`),
 		[]byte(`{"n":"3"}`),
 		[]byte(`{"a":1,"a":{"b":[]}}`),
