@@ -524,6 +524,7 @@ func jsonLiteOracle(t *testing.T, in []byte) {
 	decoderOracle(t, in, (*nextEvent).decode)
 	decoderOracle(t, in, (*registerResponse).decode)
 	partialSuccessOracle(t, in)
+	o2Oracle(t, in)
 }
 
 // decoderOracle checks that a call site's decoder fills a T as
@@ -580,6 +581,52 @@ func partialSuccessOracle(t *testing.T, in []byte) {
 	t.Fatalf("parsePartialSuccessJSON(%q) = %d %q; encoding/json gave %v", in, n, msg, seen)
 }
 
+// o2Oracle: parseO2Response and rawRequestID read what their
+// encoding/json versions read.
+func o2Oracle(t *testing.T, in []byte) {
+	t.Helper()
+	var resp struct {
+		Status []struct {
+			Name       string `json:"name"`
+			Successful int64  `json:"successful"`
+			Failed     int64  `json:"failed"`
+			Error      string `json:"error"`
+		} `json:"status"`
+	}
+	var wantN int64
+	var wantMsg string
+	if json.Unmarshal(in, &resp) == nil {
+		for _, s := range resp.Status {
+			wantN += s.Failed
+			if wantMsg == "" {
+				wantMsg = s.Error
+			}
+		}
+	}
+	if n, msg := parseO2Response(in); n != wantN || msg != wantMsg {
+		t.Fatalf("parseO2Response(%q) = %d %q; encoding/json: %d %q", in, n, msg, wantN, wantMsg)
+	}
+
+	raw := bytes.TrimSpace(in)
+	var want string
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		var line string
+		if json.Unmarshal(raw, &line) == nil {
+			_, _, want = textSeverity(line)
+		}
+	case len(raw) > 0 && raw[0] == '{':
+		var r struct {
+			RequestID string `json:"requestId"`
+		}
+		json.Unmarshal(raw, &r)
+		want = r.RequestID
+	}
+	if got := (&telemetry{}).rawRequestID(&envelope{Type: "platform.start", Record: in}); got != want {
+		t.Fatalf("rawRequestID(%q) = %q; encoding/json: %q", in, got, want)
+	}
+}
+
 // jsonQuoteOracle checks appendJSONQuote against json.Marshal on s.
 func jsonQuoteOracle(t *testing.T, s string) {
 	t.Helper()
@@ -618,6 +665,13 @@ func jsonLiteSeeds(t testing.TB) [][]byte {
 		[]byte(`{"partialSuccess":{},"partial_success":{"rejectedSpans":"9"}}`),
 		[]byte(`{"partialSuccess":null,"partial_success":{"rejectedSpans":"99999999999999999999"}}`),
 		[]byte(`{"partialSuccess":[]}`),
+		[]byte(`{"code":200,"status":[{"name":"default","successful":2,"failed":1,"error":"bad record"},null,{"failed":3}]}`),
+		[]byte(`{"status":[{"failed":1,"error":"e"},{"failed":2}],"status":[{"name":"x"}]}`),
+		[]byte(`{"status":[{"failed":1,"error":"e"}],"status":[],"status":[{"name":"x"}]}`),
+		[]byte(`{"status":[{"failed":1.5}]}`),
+		[]byte(`{"requestId":"a","requestId":5,"x":[}`),
+		[]byte(`{"requestId":"a","requestId":5}`),
+		[]byte(`"2024-05-01T10:00:00.310Z	6f7f0961-83c2-4f6d-8d93-0c5a2d7a1f01	INFO	line"`),
 		[]byte(`{"errorType":"Extension.InvalidExtensionState","errorMessage":"State transition from Ready to Invoking failed"}`),
 		[]byte(`{"n":"3"}`),
 		[]byte(`{"a":1,"a":{"b":[]}}`),
