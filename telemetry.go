@@ -259,7 +259,7 @@ type telemetry struct {
 	// raw, set in OpenObserve mode (openobserve.go), receives every event
 	// as Lambda sent it, with its request id; the events then make no OTLP
 	// log records (they would be stored twice), only metrics and spans.
-	raw func(typ, time string, record json.RawMessage, requestID string)
+	raw func(typ, time string, record []byte, requestID string)
 
 	// serveMu serializes conversion and sink hand-off, so batches reach the
 	// sink in the order they were converted.
