@@ -229,6 +229,13 @@ func jsonSkip(b []byte, i, depth int) (int, error) {
 			if n == 0 {
 				return i, jsonWant(b, i, "want a value")
 			}
+			// A '.' right after the integer digits is a broken fraction:
+			// the number is bad, as encoding/json's scanner has it, not
+			// what follows it (which decides how many array elements a
+			// cut batch keeps).
+			if j := i + n; j < len(b) && b[j] == '.' && !jsonHasFracOrExp(b[i:j]) {
+				return j + 1, jsonWant(b, j+1, "want a digit")
+			}
 			i += n
 		}
 		// A value ended at i: close what it ends, or go on to the next one.
@@ -259,6 +266,17 @@ func jsonSkip(b []byte, i, depth int) (int, error) {
 			return i, jsonWant(b, i, "want ',' or ']'")
 		}
 	}
+}
+
+// jsonHasFracOrExp reports whether the number literal lit has a fraction
+// or an exponent.
+func jsonHasFracOrExp(lit []byte) bool {
+	for _, c := range lit {
+		if c == '.' || c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonSkipKey scans a member's key and colon at b[i] and returns the
@@ -386,6 +404,15 @@ func jsonScalar(val []byte) (i int, null bool, err error) {
 	return i, false, nil
 }
 
+// jsonNull checks that val is null, with optional white space around.
+func jsonNull(val []byte) error {
+	i, null, err := jsonScalar(val)
+	if err == nil && !null {
+		err = jsonWant(val, i, "want null")
+	}
+	return err
+}
+
 // jsonStringRaw returns the content of the JSON string val (between the
 // quotes, escapes not decoded) and whether it is its own value.
 func jsonStringRaw(val []byte) (raw []byte, plain, null bool, err error) {
@@ -501,8 +528,7 @@ func jsonBool(val []byte) (bool, error) {
 // another type is an error (and leaves *dst as it was too).
 func jsonSetString(val []byte, dst *string) error {
 	if jsonKind(val) == 'n' {
-		_, _, err := jsonScalar(val)
-		return err
+		return jsonNull(val)
 	}
 	s, err := jsonString(val)
 	if err == nil {
@@ -525,6 +551,58 @@ func jsonSetInt64(val []byte, dst *int64) error {
 		*dst = v
 	}
 	return err
+}
+
+// jsonPtr decodes val into *p as json.Unmarshal does into a pointer
+// field: null makes it nil; anything else is decoded by dec into the value
+// it points to, allocated when nil.
+func jsonPtr[T any](val []byte, p **T, dec func(val []byte, dst *T) error) error {
+	if jsonKind(val) == 'n' {
+		err := jsonNull(val)
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	if *p == nil {
+		*p = new(T)
+	}
+	return dec(val, *p)
+}
+
+// jsonSlice decodes the JSON array val into *s as json.Unmarshal does into
+// a slice field: null makes it nil; element i is decoded by dec into
+// (*s)[i], over what the slice already holds there (its length grows
+// into its capacity, as reflect's SetLen does), and the slice ends with
+// as many elements as the array, never nil.
+func jsonSlice[T any](val []byte, s *[]T, dec func(val []byte, dst *T) error) error {
+	if jsonKind(val) == 'n' {
+		err := jsonNull(val)
+		if err == nil {
+			*s = nil
+		}
+		return err
+	}
+	i := 0
+	err := jsonArray(val, func(e []byte) error {
+		if i >= len(*s) {
+			if i < cap(*s) {
+				*s = (*s)[:i+1]
+			} else {
+				var zero T
+				*s = append(*s, zero)
+			}
+		}
+		i++
+		return dec(e, &(*s)[i-1])
+	})
+	if err != nil {
+		return err
+	}
+	if *s = (*s)[:i]; i == 0 {
+		*s = []T{}
+	}
+	return nil
 }
 
 // Reasons unquoteJSON gives.
