@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 func TestJSONCheck(t *testing.T) {
@@ -33,7 +36,9 @@ func TestJSONCheck(t *testing.T) {
 		{`[1,]`, `json: at byte 3: got ']', want a value`},
 		{`[1`, `json: at byte 2: got end of input, want ',' or ']'`},
 		{`01`, `json: at byte 1: got '1', want end of input`},
-		{`1.`, `json: at byte 1: got '.', want end of input`},
+		{`1.`, `json: at byte 2: got end of input, want a digit`},
+		{`[1.5.]`, `json: at byte 4: got '.', want ',' or ']'`},
+		{`[1.x]`, `json: at byte 3: got 'x', want a digit`},
 		{`-`, `json: at byte 0: got '-', want a value`},
 		{`1e`, `json: at byte 0: got '1', want a value`},
 		{`tru`, `json: at byte 0: got 't', want a value`},
@@ -525,6 +530,7 @@ func jsonLiteOracle(t *testing.T, in []byte) {
 	decoderOracle(t, in, (*registerResponse).decode)
 	partialSuccessOracle(t, in)
 	o2Oracle(t, in)
+	telemetryOracle(t, in)
 }
 
 // decoderOracle checks that a call site's decoder fills a T as
@@ -665,6 +671,20 @@ func jsonLiteSeeds(t testing.TB) [][]byte {
 		[]byte(`{"partialSuccess":{},"partial_success":{"rejectedSpans":"9"}}`),
 		[]byte(`{"partialSuccess":null,"partial_success":{"rejectedSpans":"99999999999999999999"}}`),
 		[]byte(`{"partialSuccess":[]}`),
+		[]byte("\v[{\"type\":\"function\",\"record\":\"x\"}]\u00a0"),
+		[]byte(`[1,{"time":5},null,{"Type":"platform.start","RECORD":{"requestId":"r"}},{"a":1.}]`),
+		[]byte(`{"requestId":"r","metrics":{"durationMs":1,"initDurationMs":null,"restoreDurationMs":2.5},"spans":[{"name":"a"},null],"spans":[{"durationMs":3}],"events":["INVOKE",null],"types":[],"tracing":null}`),
+		[]byte(`{"metrics":{"durationMs":"1"}}`),
+		[]byte(`[{"type":"function","record":"a"},2.]`),
+		[]byte(`[{"type":"function","record":"a"},-0.5.]`),
+		[]byte(`{"spans":{}}`),
+		[]byte(`{"level":"WARN","message":{"k":[1,-2.5,1e400,true,null,"s"]},"requestId":"r","errorType":"E","errorMessage":null,"stackTrace":["a",null,"b"],"x":12345678901234567890}`),
+		[]byte(`{"level":7,"requestId":"r","stackTrace":"not lines"}`),
+		[]byte(`{"message":"m","message":2,"timestamp":"t","level":"error","level":"info"}`),
+		[]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`),
+		[]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`),
+		[]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`),
+		[]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`),
 		[]byte(`{"code":200,"status":[{"name":"default","successful":2,"failed":1,"error":"bad record"},null,{"failed":3}]}`),
 		[]byte(`{"status":[{"failed":1,"error":"e"},{"failed":2}],"status":[{"name":"x"}]}`),
 		[]byte(`{"status":[{"failed":1,"error":"e"}],"status":[],"status":[{"name":"x"}]}`),
@@ -1037,4 +1057,293 @@ func BenchmarkJSONLiteValid(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The Telemetry API call sites as they were with encoding/json: the
+// oracle of telemetryOracle.
+
+// envelopeStd is envelope as json.Unmarshal filled it.
+type envelopeStd struct {
+	Time   string          `json:"time"`
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+}
+
+// convertStd is what convert did with a batch, event by event: the
+// envelope of each element (or "malformed"), and whether the whole body
+// was a well-formed array.
+func convertStd(body []byte) (evs []string, ok bool) {
+	show := func(ev *envelopeStd) string { return fmt.Sprintf("%q %q %q", ev.Time, ev.Type, ev.Record) }
+	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+		var all []envelopeStd
+		if json.Unmarshal(b, &all) == nil {
+			for i := range all {
+				evs = append(evs, show(&all[i]))
+			}
+			return evs, true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return evs, false
+	}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return evs, false
+		}
+		var ev envelopeStd
+		if json.Unmarshal(raw, &ev) != nil {
+			evs = append(evs, fmt.Sprintf("malformed %q", raw))
+			continue
+		}
+		evs = append(evs, show(&ev))
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return evs, false
+	}
+	_, err := dec.Token()
+	return evs, err == io.EOF
+}
+
+// convertLite is convertStd with what convert does now.
+func convertLite(body []byte) (evs []string, ok bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
+		return nil, false
+	}
+	err := jsonArray(body, func(raw []byte) error {
+		var ev envelope
+		if ev.decode(raw) != nil {
+			evs = append(evs, fmt.Sprintf("malformed %q", raw))
+			return nil
+		}
+		evs = append(evs, fmt.Sprintf("%q %q %q", ev.Time, ev.Type, ev.Record))
+		return nil
+	})
+	return evs, err == nil
+}
+
+// telemetryOracle: convert, the envelope and platform record decoders,
+// the subscribe request and error body, and the conversion of JSON log
+// lines and values to AnyValues give what their encoding/json versions
+// gave, byte for byte.
+func telemetryOracle(t *testing.T, in []byte) {
+	t.Helper()
+	gotEvs, gotOK := convertLite(in)
+	wantEvs, wantOK := convertStd(in)
+	// Where the old code went the whole-batch way, bytes.TrimSpace's
+	// Unicode white space is fine; where it streamed, it was not: a body
+	// with such white space around and a malformed event differs.
+	if trimmed := bytes.TrimSpace(in); len(trimmed) == len(bytes.Trim(in, " \t\r\n")) || wantOK {
+		if gotOK != wantOK || !reflect.DeepEqual(gotEvs, wantEvs) {
+			t.Fatalf("convert(%q) = %v %q; encoding/json: %v %q", in, gotOK, gotEvs, wantOK, wantEvs)
+		}
+	}
+	decoderOracle(t, in, (*platformRecord).decode)
+
+	var e, eStd telemetryAPIError
+	err := e.decode(in)
+	stdErr := json.Unmarshal(in, &eStd)
+	if (err == nil) != (stdErr == nil) || e != eStd {
+		t.Fatalf("telemetryAPIError from %q: %+v, %v; json.Unmarshal: %+v, %v", in, e, err, eStd, stdErr)
+	}
+
+	var req subscribeRequest
+	req.SchemaVersion = telemetrySchemaVersion
+	req.Destination.Protocol = "HTTP"
+	req.Destination.URI = string(in)
+	if len(in) > 0 {
+		req.Types = strings.Split(string(in), string(in[:1]))
+	}
+	req.Buffering.MaxItems, req.Buffering.MaxBytes, req.Buffering.TimeoutMs = len(in), -len(in), 1<<31
+	want, _ := json.Marshal(&req)
+	if got := req.appendJSON(nil); !bytes.Equal(got, want) {
+		t.Fatalf("subscribe body %s; json.Marshal: %s", got, want)
+	}
+
+	if got, want := appendAnyJSON([]byte("pre"), in), appendAnyJSONStd([]byte("pre"), in); !bytes.Equal(got, want) {
+		t.Fatalf("appendAnyJSON(%q) = %x; encoding/json version: %x", in, got, want)
+	}
+	if raw := bytes.TrimSpace(in); len(raw) > 0 && raw[0] == '{' && json.Valid(raw) {
+		b, a, sev, sevText, reqID, ok := appendJSONLine([]byte("b"), []byte("a"), raw)
+		b2, a2, sev2, sevText2, reqID2, ok2 := appendJSONLineStd([]byte("b"), []byte("a"), raw)
+		if !bytes.Equal(b, b2) || !bytes.Equal(a, a2) || sev != sev2 || sevText != sevText2 || reqID != reqID2 || ok != ok2 {
+			t.Fatalf("appendJSONLine(%q) = %x %x %v %q %q %v; encoding/json version: %x %x %v %q %q %v",
+				raw, b, a, sev, sevText, reqID, ok, b2, a2, sev2, sevText2, reqID2, ok2)
+		}
+	}
+}
+
+func appendJSONLineStd(body, attrs, raw []byte) (b, a []byte, sev int32, sevText, reqID string, ok bool) {
+	type field struct {
+		key string
+		val json.RawMessage
+	}
+	var fields []field
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return appendAnyString(body, string(raw)), attrs, 0, "", "", false
+	}
+	hasMsg := false
+	for dec.More() {
+		tok, err := dec.Token()
+		k, isStr := tok.(string)
+		var v json.RawMessage
+		if err != nil || !isStr || dec.Decode(&v) != nil {
+			return appendAnyString(body, string(raw)), attrs, 0, "", "", false
+		}
+		if k == "message" {
+			hasMsg = true
+		}
+		fields = append(fields, field{k, v})
+	}
+	for _, f := range fields {
+		var s string
+		isStr := len(f.val) > 0 && f.val[0] == '"' && json.Unmarshal(f.val, &s) == nil
+		switch {
+		case f.key == "level" && isStr:
+			sev, sevText = levelSeverity(s, true), s
+			if hasMsg {
+				continue
+			}
+		case f.key == "requestId" && isStr:
+			reqID = s
+			if hasMsg {
+				continue
+			}
+		}
+		if !hasMsg {
+			continue
+		}
+		switch f.key {
+		case "message":
+			if isStr {
+				body = appendAnyString(body, s)
+			} else {
+				body = appendAnyJSONStd(body, f.val)
+			}
+		case "timestamp":
+			// The event's time is the record's time.
+		case "errorType":
+			attrs = appendKVJSONStd(attrs, "exception.type", f.val)
+		case "errorMessage":
+			attrs = appendKVJSONStd(attrs, "exception.message", f.val)
+		case "stackTrace":
+			var lines []string
+			if json.Unmarshal(f.val, &lines) == nil {
+				attrs = appendKVString(attrs, 6, "exception.stacktrace", strings.Join(lines, "\n"))
+			} else {
+				attrs = appendKVJSONStd(attrs, "exception.stacktrace", f.val)
+			}
+		default:
+			attrs = appendKVJSONStd(attrs, f.key, f.val)
+		}
+	}
+	if !hasMsg {
+		body = appendAnyJSONStd(body, raw)
+	}
+	return body, attrs, sev, sevText, reqID, true
+}
+
+func appendKVJSONStd(b []byte, key string, raw []byte) []byte {
+	b, kv := openLen(b, 6)
+	b = appendString(b, 1, key)
+	b, v := openLen(b, 2)
+	b = appendAnyJSONStd(b, raw)
+	b = closeLen(b, v)
+	return closeLen(b, kv)
+}
+
+func appendAnyJSONStd(b, raw []byte) []byte {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return appendAnyString(b, s)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	n := len(b)
+	out, err := appendAnyTokenStd(b, dec, 0)
+	if err == nil {
+		if _, err = dec.Token(); err != io.EOF {
+			err = errBadData
+		} else {
+			err = nil
+		}
+	}
+	if err != nil {
+		return appendAnyString(out[:n], string(raw))
+	}
+	return out
+}
+
+func appendAnyTokenStd(b []byte, dec *json.Decoder, depth int) ([]byte, error) {
+	if depth > maxLogJSONDepth {
+		return b, errBadData
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return b, err
+	}
+	switch v := tok.(type) {
+	case string:
+		return appendAnyString(b, v), nil
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			b = protowire.AppendTag(b, anyInt, protowire.VarintType)
+			return protowire.AppendVarint(b, uint64(i)), nil
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return b, err
+		}
+		return appendDouble(b, anyDouble, f), nil
+	case bool:
+		b = protowire.AppendTag(b, anyBool, protowire.VarintType)
+		return protowire.AppendVarint(b, protowire.EncodeBool(v)), nil
+	case nil:
+		return b, nil
+	case json.Delim:
+		switch v {
+		case '[':
+			b, arr := openLen(b, anyArray)
+			for dec.More() {
+				var e int
+				b, e = openLen(b, 1)
+				if b, err = appendAnyTokenStd(b, dec, depth+1); err != nil {
+					return b, err
+				}
+				b = closeLen(b, e)
+			}
+			if _, err := dec.Token(); err != nil {
+				return b, err
+			}
+			return closeLen(b, arr), nil
+		case '{':
+			b, kvl := openLen(b, anyKVList)
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return b, err
+				}
+				k, _ := kt.(string)
+				var kv, val int
+				b, kv = openLen(b, 1)
+				b = appendString(b, 1, k)
+				b, val = openLen(b, 2)
+				if b, err = appendAnyTokenStd(b, dec, depth+1); err != nil {
+					return b, err
+				}
+				b = closeLen(b, val)
+				b = closeLen(b, kv)
+			}
+			if _, err := dec.Token(); err != nil {
+				return b, err
+			}
+			return closeLen(b, kvl), nil
+		}
+	}
+	return b, errBadData
 }
