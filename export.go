@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -744,25 +743,59 @@ func parsePartialSuccess(b []byte, isJSON bool) (rejected int64, message string)
 // "errorMessage": "..."}}; int64 is a string in ProtoJSON but a number is
 // accepted too, as is the proto field name partial_success.
 func parsePartialSuccessJSON(b []byte) (rejected int64, message string) {
-	var resp struct {
-		Camel map[string]json.RawMessage `json:"partialSuccess"`
-		Snake map[string]json.RawMessage `json:"partial_success"`
-	}
-	if json.Unmarshal(b, &resp) != nil {
+	// As json.Unmarshal into two map fields would: keys matched like
+	// struct fields, null resets a field, repeated objects merge, and
+	// anything but an object or null fails the whole answer.
+	var camel, snake [][]byte
+	err := jsonObject(b, func(k, v []byte) error {
+		var f *[][]byte
+		switch {
+		case jsonKeyIs(k, "partialSuccess"):
+			f = &camel
+		case jsonKeyIs(k, "partial_success"):
+			f = &snake
+		default:
+			return nil
+		}
+		switch jsonKind(v) {
+		case 'n':
+			*f = nil
+		case '{':
+			*f = append(*f, v)
+		default:
+			return errBadData
+		}
+		return nil
+	})
+	if err != nil {
 		return 0, ""
 	}
-	ps := resp.Camel
+	ps := camel
 	if ps == nil {
-		ps = resp.Snake
+		ps = snake
 	}
-	for k, v := range ps {
-		switch {
-		case strings.HasPrefix(k, "rejected"):
-			rejected, _ = strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64)
-		case k == "errorMessage" || k == "error_message":
-			json.Unmarshal(v, &message) // a non-string leaves it empty
-		}
+	// A key given twice counts once, with its last value.
+	var msg, msgSnake []byte
+	snakeLast := false
+	for _, obj := range ps {
+		jsonObject(obj, func(k, v []byte) error {
+			switch {
+			case strings.HasPrefix(string(k), "rejected"):
+				rejected, _ = strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64)
+			case string(k) == "errorMessage":
+				msg, snakeLast = v, false
+			case string(k) == "error_message":
+				msgSnake, snakeLast = v, true
+			}
+			return nil
+		})
 	}
+	first, last := msgSnake, msg
+	if snakeLast {
+		first, last = msg, msgSnake
+	}
+	jsonSetString(first, &message) // a non-string leaves it as it was
+	jsonSetString(last, &message)
 	return rejected, message
 }
 

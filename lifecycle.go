@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +53,53 @@ type registerResponse struct {
 	FunctionVersion string `json:"functionVersion"`
 	Handler         string `json:"handler"`
 	AccountID       string `json:"accountId"`
+}
+
+// decode fills ev from the JSON body of event/next as json.Unmarshal
+// would: keys matched as struct fields are, unknown keys skipped.
+func (ev *nextEvent) decode(body []byte) error {
+	return jsonObject(body, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "eventType"):
+			return jsonSetString(v, &ev.EventType)
+		case jsonKeyIs(k, "deadlineMs"):
+			return jsonSetInt64(v, &ev.DeadlineMs)
+		case jsonKeyIs(k, "requestId"):
+			return jsonSetString(v, &ev.RequestID)
+		case jsonKeyIs(k, "invokedFunctionArn"):
+			return jsonSetString(v, &ev.InvokedFunctionArn)
+		case jsonKeyIs(k, "shutdownReason"):
+			return jsonSetString(v, &ev.ShutdownReason)
+		case jsonKeyIs(k, "tracing"):
+			return jsonObject(v, func(k, v []byte) error {
+				switch {
+				case jsonKeyIs(k, "type"):
+					return jsonSetString(v, &ev.Tracing.Type)
+				case jsonKeyIs(k, "value"):
+					return jsonSetString(v, &ev.Tracing.Value)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+}
+
+// decode fills rr from the JSON body of register's answer.
+func (rr *registerResponse) decode(body []byte) error {
+	return jsonObject(body, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "functionName"):
+			return jsonSetString(v, &rr.FunctionName)
+		case jsonKeyIs(k, "functionVersion"):
+			return jsonSetString(v, &rr.FunctionVersion)
+		case jsonKeyIs(k, "handler"):
+			return jsonSetString(v, &rr.Handler)
+		case jsonKeyIs(k, "accountId"):
+			return jsonSetString(v, &rr.AccountID)
+		}
+		return nil
+	})
 }
 
 func newExtClient(runtimeAPI string) *extClient {
@@ -101,7 +147,7 @@ func (c *extClient) register(ctx context.Context, name string) (registerResponse
 	if c.id == "" {
 		return rr, errors.New("register: no Lambda-Extension-Identifier in the answer")
 	}
-	if err := json.Unmarshal(body, &rr); err != nil {
+	if err := rr.decode(body); err != nil {
 		return rr, fmt.Errorf("register: decoding the answer: %w", err)
 	}
 	return rr, nil
@@ -125,7 +171,7 @@ func (c *extClient) next(ctx context.Context) (nextEvent, error) {
 	if resp.StatusCode != http.StatusOK {
 		return ev, fmt.Errorf("event/next: %s: %s", resp.Status, apiErrorText(body))
 	}
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := ev.decode(body); err != nil {
 		return ev, fmt.Errorf("event/next: decoding the event: %w", err)
 	}
 	return ev, nil
@@ -136,10 +182,9 @@ func (c *extClient) next(ctx context.Context) (nextEvent, error) {
 func (c *extClient) reportError(ctx context.Context, which, errType, msg string) error {
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	body, _ := json.Marshal(struct {
-		Message string `json:"errorMessage"`
-		Type    string `json:"errorType"`
-	}{msg, errType})
+	body := appendJSONQuote([]byte(`{"errorMessage":`), msg)
+	body = appendJSONQuote(append(body, `,"errorType":`...), errType)
+	body = append(body, '}')
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+which+"/error", strings.NewReader(string(body)))
 	if err != nil {
 		return fmt.Errorf("%s/error: %w", which, err)
@@ -162,12 +207,18 @@ func (c *extClient) reportError(ctx context.Context, which, errType, msg string)
 // apiErrorText renders a Lambda API error body ({"errorType","errorMessage"})
 // or the start of whatever else came back.
 func apiErrorText(body []byte) string {
-	var e struct {
-		Type    string `json:"errorType"`
-		Message string `json:"errorMessage"`
-	}
-	if json.Unmarshal(body, &e) == nil && (e.Type != "" || e.Message != "") {
-		return strings.TrimSpace(e.Type + " " + e.Message)
+	var typ, msg string
+	err := jsonObject(body, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "errorType"):
+			return jsonSetString(v, &typ)
+		case jsonKeyIs(k, "errorMessage"):
+			return jsonSetString(v, &msg)
+		}
+		return nil
+	})
+	if err == nil && (typ != "" || msg != "") {
+		return strings.TrimSpace(typ + " " + msg)
 	}
 	if len(body) > 200 {
 		body = body[:200]

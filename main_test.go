@@ -163,6 +163,19 @@ func TestDependencies(t *testing.T) {
 			t.Errorf("the binary links %s: only the standard library and protowire are allowed", p)
 		}
 	}
+	// Standard packages that cost more than they give: encoding/json is
+	// about 280 KB of the stripped binary, and jsonlite.go reads and
+	// writes the few JSON shapes we have.
+	out, err = exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		switch p {
+		case "encoding/json":
+			t.Errorf("the binary links %s", p)
+		}
+	}
 }
 
 // TestREADMEListsEveryVariable keeps the README's configuration table true:

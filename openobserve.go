@@ -48,7 +48,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +128,7 @@ func o2JSONURL(cfg *Config) string {
 // Telemetry API delivery path with the listener's lock held, so it only
 // encodes and queues. record is the event's record as Lambda sent it (a
 // JSON string or object), embedded unchanged.
-func (e *o2Exporter) add(typ, tm string, record json.RawMessage, requestID string) {
+func (e *o2Exporter) add(typ, tm string, record []byte, requestID string) {
 	if tm == "" {
 		tm = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	}
@@ -465,21 +464,59 @@ func o2Retryable(r sendResult) bool {
 // and returns the failed records and the first error message. Anything
 // else counts as full success: the status code said so.
 func parseO2Response(b []byte) (failed int64, message string) {
-	var resp struct {
-		Status []struct {
-			Name       string `json:"name"`
-			Successful int64  `json:"successful"`
-			Failed     int64  `json:"failed"`
-			Error      string `json:"error"`
-		} `json:"status"`
+	// As json.Unmarshal into {"status":[{"name","successful","failed",
+	// "error"}]} would: a wrong type anywhere fails the whole answer, and a
+	// repeated "status" decodes into the elements already there.
+	type o2Status struct {
+		name              string
+		successful, fails int64
+		err               string
 	}
-	if json.Unmarshal(b, &resp) != nil {
+	var status []o2Status
+	err := jsonObject(b, func(k, v []byte) error {
+		if !jsonKeyIs(k, "status") {
+			return nil
+		}
+		if jsonKind(v) == 'n' {
+			status = nil
+			return nil
+		}
+		i := 0
+		err := jsonArray(v, func(e []byte) error {
+			if i < cap(status) {
+				status = status[:i+1]
+			} else {
+				status = append(status[:i], o2Status{})
+			}
+			s := &status[i]
+			i++
+			return jsonObject(e, func(k, v []byte) error {
+				switch {
+				case jsonKeyIs(k, "name"):
+					return jsonSetString(v, &s.name)
+				case jsonKeyIs(k, "successful"):
+					return jsonSetInt64(v, &s.successful)
+				case jsonKeyIs(k, "failed"):
+					return jsonSetInt64(v, &s.fails)
+				case jsonKeyIs(k, "error"):
+					return jsonSetString(v, &s.err)
+				}
+				return nil
+			})
+		})
+		status = status[:i]
+		if i == 0 {
+			status = status[:0:0] // json.Unmarshal makes a new empty slice
+		}
+		return err
+	})
+	if err != nil {
 		return 0, ""
 	}
-	for _, s := range resp.Status {
-		failed += s.Failed
+	for _, s := range status {
+		failed += s.fails
 		if message == "" {
-			message = s.Error
+			message = s.err
 		}
 	}
 	return failed, message
@@ -543,7 +580,7 @@ func prefixed(prefix, s string) string {
 // appendO2Record appends one record of seed 002's shape:
 // {"time":"...","type":"...","record":<record>,"requestId":"..."}; the
 // requestId is left out when unknown, and a missing record is null.
-func appendO2Record(b []byte, typ, tm string, record json.RawMessage, requestID string) []byte {
+func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) []byte {
 	b = append(b, `{"time":`...)
 	b = appendJSONString(b, []byte(validUTF8(tm)))
 	b = append(b, `,"type":`...)
@@ -562,7 +599,7 @@ func appendO2Record(b []byte, typ, tm string, record json.RawMessage, requestID 
 }
 
 // sizeO2Record is len(appendO2Record(nil, ...)).
-func sizeO2Record(typ, tm string, record json.RawMessage, requestID string) int {
+func sizeO2Record(typ, tm string, record []byte, requestID string) int {
 	n := len(`{"time":,"type":,"record":}`) + sizeJSONString(tm) + sizeJSONString(typ)
 	if len(record) == 0 {
 		n += len("null")
@@ -610,16 +647,18 @@ func (t *telemetry) rawRequestID(ev *envelope) string {
 	var id string
 	switch {
 	case len(raw) > 0 && raw[0] == '"':
-		var line string
-		if json.Unmarshal(raw, &line) == nil {
+		if line, err := jsonString(raw); err == nil {
 			_, _, id = textSeverity(line)
 		}
-	case len(raw) > 0 && raw[0] == '{':
-		var r struct {
-			RequestID string `json:"requestId"`
-		}
-		json.Unmarshal(raw, &r) // a record without one leaves it empty
-		id = r.RequestID
+	case len(raw) > 0 && raw[0] == '{' && jsonValid(raw):
+		// The last string requestId, matched as a struct field is; a record
+		// without one leaves it empty.
+		jsonObject(raw, func(k, v []byte) error {
+			if jsonKeyIs(k, "requestId") {
+				jsonSetString(v, &id)
+			}
+			return nil
+		})
 	}
 	if id == "" && (ev.Type == "function" || ev.Type == "extension") {
 		if inv := t.currentFor(); inv != nil {

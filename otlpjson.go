@@ -20,7 +20,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 
@@ -211,62 +210,14 @@ func (d *jdec) str() (raw []byte, esc bool, err error) {
 // decodeStr appends the decoded string raw (content with escapes) to dst.
 // It follows protojson: lone surrogates are an error, invalid UTF-8 too.
 func (d *jdec) decodeStr(dst, raw []byte) ([]byte, error) {
-	for len(raw) > 0 {
-		c := raw[0]
-		switch {
-		case c == '\\':
-			if len(raw) < 2 {
-				return dst, d.errorf("bad escape in string")
-			}
-			switch raw[1] {
-			case '"', '\\', '/':
-				dst = append(dst, raw[1])
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				r, ok := hex4(raw[2:])
-				if !ok {
-					return dst, d.errorf("bad \\u escape in string")
-				}
-				raw = raw[6:]
-				if utf16.IsSurrogate(r) {
-					r2, ok := rune(0), len(raw) >= 2 && raw[0] == '\\' && raw[1] == 'u'
-					if ok {
-						r2, ok = hex4(raw[2:])
-					}
-					r = utf16.DecodeRune(r, r2)
-					if !ok || r == utf8.RuneError {
-						return dst, d.errorf("invalid surrogate escape in string")
-					}
-					raw = raw[6:]
-				}
-				dst = utf8.AppendRune(dst, r)
-				continue
-			default:
-				return dst, d.errorf("bad escape \\%c in string", raw[1])
-			}
-			raw = raw[2:]
-		case c < 0x80:
-			dst = append(dst, c)
-			raw = raw[1:]
-		default:
-			r, n := utf8.DecodeRune(raw)
-			if r == utf8.RuneError && n == 1 {
-				return dst, d.errorf("invalid UTF-8 in string")
-			}
-			dst = append(dst, raw[:n]...)
-			raw = raw[n:]
-		}
+	dst, at, bad := unquoteJSON(dst, raw, true)
+	switch {
+	case bad == "":
+		return dst, nil
+	case bad == jsonBadEscape && at+1 < len(raw):
+		return dst, d.errorf("bad escape \\%c in string", raw[at+1])
 	}
-	return dst, nil
+	return dst, d.errorf("%s in string", bad)
 }
 
 // hex4 decodes the 4 hex digits of a \u escape.

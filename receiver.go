@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -211,10 +210,8 @@ func writeStatus(w http.ResponseWriter, code int, isJSON bool, msg string) {
 	if isJSON {
 		w.Header().Set("Content-Type", ctJSON)
 		w.WriteHeader(code)
-		b, _ := json.Marshal(struct {
-			Message string `json:"message"`
-		}{msg})
-		w.Write(b)
+		b := appendJSONQuote([]byte(`{"message":`), msg)
+		w.Write(append(b, '}'))
 		return
 	}
 	w.Header().Set("Content-Type", ctProtobuf)

@@ -46,7 +46,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -259,7 +258,7 @@ type telemetry struct {
 	// raw, set in OpenObserve mode (openobserve.go), receives every event
 	// as Lambda sent it, with its request id; the events then make no OTLP
 	// log records (they would be stored twice), only metrics and spans.
-	raw func(typ, time string, record json.RawMessage, requestID string)
+	raw func(typ, time string, record []byte, requestID string)
 
 	// serveMu serializes conversion and sink hand-off, so batches reach the
 	// sink in the order they were converted.
@@ -341,10 +340,7 @@ func (t *telemetry) subscribe(ctx context.Context, hc *http.Client, runtimeAPI, 
 	req.Buffering.MaxItems = orDefault(t.cfg.Telemetry.MaxItems, defaultTelemetryMaxItems)
 	req.Buffering.MaxBytes = orDefault(t.cfg.Telemetry.MaxBytes, defaultTelemetryMaxBytes)
 	req.Buffering.TimeoutMs = orDefault(t.cfg.Telemetry.TimeoutMs, defaultTelemetryTimeoutMs)
-	body, err := json.Marshal(&req)
-	if err != nil {
-		return false, fmt.Errorf("telemetry subscribe: %w", err)
-	}
+	body := req.appendJSON(nil)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+runtimeAPI+"/2022-07-01/telemetry", bytes.NewReader(body))
 	if err != nil {
 		return false, fmt.Errorf("telemetry subscribe: %w", err)
@@ -357,25 +353,79 @@ func (t *telemetry) subscribe(ctx context.Context, hc *http.Client, runtimeAPI, 
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, subscribeResponseLimit))
-	var e struct {
-		ErrorType    string `json:"errorType"`
-		ErrorMessage string `json:"errorMessage"`
-	}
+	var e telemetryAPIError
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return true, nil
 	case http.StatusAccepted:
-		_ = json.Unmarshal(rb, &e)
+		_ = e.decode(rb)
 		t.lg.warnf("the Telemetry API is not available here (status 202 %s, a local emulator?): no platform telemetry or function logs, and flushing falls back to the next event and SHUTDOWN", e.ErrorType)
 		return false, nil
 	}
-	if json.Unmarshal(rb, &e) == nil && (e.ErrorType != "" || e.ErrorMessage != "") {
+	if e.decode(rb) == nil && (e.ErrorType != "" || e.ErrorMessage != "") {
 		return false, fmt.Errorf("telemetry subscribe: status %d: %s: %s", resp.StatusCode, e.ErrorType, e.ErrorMessage)
 	}
 	if len(rb) > 256 {
 		rb = rb[:256]
 	}
 	return false, fmt.Errorf("telemetry subscribe: status %d: %q", resp.StatusCode, rb)
+}
+
+// appendJSON appends the request as json.Marshal would write it.
+func (r *subscribeRequest) appendJSON(b []byte) []byte {
+	b = appendJSONQuote(append(b, `{"schemaVersion":`...), r.SchemaVersion)
+	b = appendJSONQuote(append(b, `,"destination":{"protocol":`...), r.Destination.Protocol)
+	b = appendJSONQuote(append(b, `,"URI":`...), r.Destination.URI)
+	b = append(b, `},"types":`...)
+	if r.Types == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, typ := range r.Types {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONQuote(b, typ)
+		}
+		b = append(b, ']')
+	}
+	b = strconv.AppendInt(append(b, `,"buffering":{"maxItems":`...), int64(r.Buffering.MaxItems), 10)
+	b = strconv.AppendInt(append(b, `,"maxBytes":`...), int64(r.Buffering.MaxBytes), 10)
+	b = strconv.AppendInt(append(b, `,"timeoutMs":`...), int64(r.Buffering.TimeoutMs), 10)
+	return append(b, "}}"...)
+}
+
+// telemetryAPIError is a Telemetry API error body.
+type telemetryAPIError struct {
+	ErrorType    string `json:"errorType"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+// decode fills e from b as json.Unmarshal would: nothing when b is not
+// JSON, and the fields that decode when one has the wrong type (then the
+// error says so).
+func (e *telemetryAPIError) decode(b []byte) error {
+	if err := jsonCheck(b); err != nil {
+		return err
+	}
+	var first error
+	err := jsonObject(b, func(k, v []byte) error {
+		var err error
+		switch {
+		case jsonKeyIs(k, "errorType"):
+			err = jsonSetString(v, &e.ErrorType)
+		case jsonKeyIs(k, "errorMessage"):
+			err = jsonSetString(v, &e.ErrorMessage)
+		}
+		if first == nil {
+			first = err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return first
 }
 
 func orDefault(v, def int) int {
@@ -441,42 +491,39 @@ func (t *telemetry) handleBatch(body []byte, cut bool, now time.Time) {
 // element or a cut body keeps everything before it. It reports whether the
 // whole body was a well-formed array. Called with mu held.
 func (t *telemetry) convert(o *batchOut, body []byte) bool {
-	// Fast path: a well-formed batch decodes in one call, without the
-	// stream decoder's per-element cost.
-	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
-		var evs []envelope
-		if json.Unmarshal(b, &evs) == nil {
-			for i := range evs {
-				t.stats.events++
-				t.envelope(o, &evs[i])
-			}
-			return true
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	// TrimSpace as the encoding/json version did, which took a whole batch
+	// with any Unicode white space around it.
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
 		return false
 	}
-	for dec.More() {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return false
-		}
+	return jsonArray(body, func(raw []byte) error {
 		t.stats.events++
 		t.event(o, raw)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return false
-	}
-	_, err := dec.Token()
-	return err == io.EOF
+		return nil
+	}) == nil
 }
 
 // envelope is one Telemetry API event (lambda-apis.md §5.3).
 type envelope struct {
-	Time   string          `json:"time"`
-	Type   string          `json:"type"`
-	Record json.RawMessage `json:"record"`
+	Time   string `json:"time"`
+	Type   string `json:"type"`
+	Record []byte // the raw JSON value, aliasing the batch
+}
+
+// decode fills ev from the JSON object b as json.Unmarshal would.
+func (ev *envelope) decode(b []byte) error {
+	return jsonObject(b, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "time"):
+			return jsonSetString(v, &ev.Time)
+		case jsonKeyIs(k, "type"):
+			return jsonSetString(v, &ev.Type)
+		case jsonKeyIs(k, "record"):
+			ev.Record = v
+		}
+		return nil
+	})
 }
 
 // platformRecord holds the fields of every platform event type
@@ -490,25 +537,11 @@ type platformRecord struct {
 	Phase              string `json:"phase"`
 	RuntimeVersion     string `json:"runtimeVersion"`
 	RuntimeVersionArn  string `json:"runtimeVersionArn"`
-	Metrics            *struct {
-		DurationMs        float64  `json:"durationMs"`
-		ProducedBytes     float64  `json:"producedBytes"`
-		BilledDurationMs  float64  `json:"billedDurationMs"`
-		MaxMemoryUsedMB   float64  `json:"maxMemoryUsedMB"`
-		MemorySizeMB      float64  `json:"memorySizeMB"`
-		InitDurationMs    *float64 `json:"initDurationMs"`
-		RestoreDurationMs *float64 `json:"restoreDurationMs"`
-	} `json:"metrics"`
-	Spans []struct {
-		Name       string  `json:"name"`
-		Start      string  `json:"start"`
-		DurationMs float64 `json:"durationMs"`
-	} `json:"spans"`
-	Tracing *struct {
-		SpanID string `json:"spanId"`
-		Type   string `json:"type"`
-		Value  string `json:"value"`
-	} `json:"tracing"`
+
+	Metrics *platformMetrics `json:"metrics"`
+	Spans   []platformSpan   `json:"spans"`
+	Tracing *platformTracing `json:"tracing"`
+
 	Name           string   `json:"name"`
 	State          string   `json:"state"`
 	Events         []string `json:"events"`
@@ -518,10 +551,128 @@ type platformRecord struct {
 	Reason         string   `json:"reason"`
 }
 
+type platformMetrics struct {
+	DurationMs        float64  `json:"durationMs"`
+	ProducedBytes     float64  `json:"producedBytes"`
+	BilledDurationMs  float64  `json:"billedDurationMs"`
+	MaxMemoryUsedMB   float64  `json:"maxMemoryUsedMB"`
+	MemorySizeMB      float64  `json:"memorySizeMB"`
+	InitDurationMs    *float64 `json:"initDurationMs"`
+	RestoreDurationMs *float64 `json:"restoreDurationMs"`
+}
+
+type platformSpan struct {
+	Name       string  `json:"name"`
+	Start      string  `json:"start"`
+	DurationMs float64 `json:"durationMs"`
+}
+
+type platformTracing struct {
+	SpanID string `json:"spanId"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+}
+
+// decode fills r from the JSON object b as json.Unmarshal would (the tags
+// are the wire names; FuzzJSONLite holds the two to the same result).
+func (r *platformRecord) decode(b []byte) error {
+	return jsonObject(b, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "requestId"):
+			return jsonSetString(v, &r.RequestID)
+		case jsonKeyIs(k, "status"):
+			return jsonSetString(v, &r.Status)
+		case jsonKeyIs(k, "errorType"):
+			return jsonSetString(v, &r.ErrorType)
+		case jsonKeyIs(k, "version"):
+			return jsonSetString(v, &r.Version)
+		case jsonKeyIs(k, "initializationType"):
+			return jsonSetString(v, &r.InitializationType)
+		case jsonKeyIs(k, "phase"):
+			return jsonSetString(v, &r.Phase)
+		case jsonKeyIs(k, "runtimeVersion"):
+			return jsonSetString(v, &r.RuntimeVersion)
+		case jsonKeyIs(k, "runtimeVersionArn"):
+			return jsonSetString(v, &r.RuntimeVersionArn)
+		case jsonKeyIs(k, "metrics"):
+			return jsonPtr(v, &r.Metrics, decodePlatformMetrics)
+		case jsonKeyIs(k, "spans"):
+			return jsonSlice(v, &r.Spans, decodePlatformSpan)
+		case jsonKeyIs(k, "tracing"):
+			return jsonPtr(v, &r.Tracing, decodePlatformTracing)
+		case jsonKeyIs(k, "name"):
+			return jsonSetString(v, &r.Name)
+		case jsonKeyIs(k, "state"):
+			return jsonSetString(v, &r.State)
+		case jsonKeyIs(k, "events"):
+			return jsonSlice(v, &r.Events, jsonSetString)
+		case jsonKeyIs(k, "types"):
+			return jsonSlice(v, &r.Types, jsonSetString)
+		case jsonKeyIs(k, "droppedBytes"):
+			return jsonSetNumber(v, &r.DroppedBytes)
+		case jsonKeyIs(k, "droppedRecords"):
+			return jsonSetNumber(v, &r.DroppedRecords)
+		case jsonKeyIs(k, "reason"):
+			return jsonSetString(v, &r.Reason)
+		}
+		return nil
+	})
+}
+
+func decodePlatformMetrics(b []byte, m *platformMetrics) error {
+	return jsonObject(b, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "durationMs"):
+			return jsonSetNumber(v, &m.DurationMs)
+		case jsonKeyIs(k, "producedBytes"):
+			return jsonSetNumber(v, &m.ProducedBytes)
+		case jsonKeyIs(k, "billedDurationMs"):
+			return jsonSetNumber(v, &m.BilledDurationMs)
+		case jsonKeyIs(k, "maxMemoryUsedMB"):
+			return jsonSetNumber(v, &m.MaxMemoryUsedMB)
+		case jsonKeyIs(k, "memorySizeMB"):
+			return jsonSetNumber(v, &m.MemorySizeMB)
+		case jsonKeyIs(k, "initDurationMs"):
+			return jsonPtr(v, &m.InitDurationMs, jsonSetNumber)
+		case jsonKeyIs(k, "restoreDurationMs"):
+			return jsonPtr(v, &m.RestoreDurationMs, jsonSetNumber)
+		}
+		return nil
+	})
+}
+
+func decodePlatformSpan(b []byte, s *platformSpan) error {
+	return jsonObject(b, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "name"):
+			return jsonSetString(v, &s.Name)
+		case jsonKeyIs(k, "start"):
+			return jsonSetString(v, &s.Start)
+		case jsonKeyIs(k, "durationMs"):
+			return jsonSetNumber(v, &s.DurationMs)
+		}
+		return nil
+	})
+}
+
+func decodePlatformTracing(b []byte, tr *platformTracing) error {
+	return jsonObject(b, func(k, v []byte) error {
+		switch {
+		case jsonKeyIs(k, "spanId"):
+			return jsonSetString(v, &tr.SpanID)
+		case jsonKeyIs(k, "type"):
+			return jsonSetString(v, &tr.Type)
+		case jsonKeyIs(k, "value"):
+			return jsonSetString(v, &tr.Value)
+		}
+		return nil
+	})
+}
+
 // event converts one event. Called with mu held.
 func (t *telemetry) event(o *batchOut, raw []byte) {
 	var ev envelope
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if err := ev.decode(raw); err != nil {
 		t.stats.malformedEvents++
 		if t.raw != nil {
 			t.raw("", "", raw, "")
@@ -550,7 +701,7 @@ func (t *telemetry) envelope(o *batchOut, ev *envelope) {
 		"platform.restoreStart", "platform.restoreRuntimeDone", "platform.restoreReport",
 		"platform.extension", "platform.telemetrySubscription", "platform.logsDropped":
 		var rec platformRecord
-		if err := json.Unmarshal(ev.Record, &rec); err != nil {
+		if err := rec.decode(ev.Record); err != nil {
 			t.stats.malformedEvents++
 			t.genericLog(o, ev.Type, ts, ev.Record)
 			return
@@ -939,8 +1090,8 @@ func (t *telemetry) lineLog(o *batchOut, typ string, ts int64, raw []byte) {
 	b := o.body[:0]
 	switch {
 	case len(raw) > 0 && raw[0] == '"':
-		var line string
-		if json.Unmarshal(raw, &line) != nil {
+		line, err := jsonString(raw)
+		if err != nil {
 			t.stats.malformedEvents++
 			b = appendAnyString(b, string(raw))
 			break
@@ -1609,70 +1760,63 @@ func appendAnyString(b []byte, s string) []byte {
 // (field 6), its level and request id. ok is false when raw is not a JSON
 // object; the raw text is then the body.
 func appendJSONLine(body, attrs, raw []byte) (b, a []byte, sev int32, sevText, reqID string, ok bool) {
-	type field struct {
-		key string
-		val json.RawMessage
-	}
-	var fields []field
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	// First pass: check raw and look for a message.
+	hasMsg := false
+	if jsonKind(raw) != '{' || jsonObject(raw, func(k, v []byte) error {
+		hasMsg = hasMsg || string(k) == "message"
+		return nil
+	}) != nil {
 		return appendAnyString(body, string(raw)), attrs, 0, "", "", false
 	}
-	hasMsg := false
-	for dec.More() {
-		tok, err := dec.Token()
-		k, isStr := tok.(string)
-		var v json.RawMessage
-		if err != nil || !isStr || dec.Decode(&v) != nil {
-			return appendAnyString(body, string(raw)), attrs, 0, "", "", false
-		}
-		if k == "message" {
-			hasMsg = true
-		}
-		fields = append(fields, field{k, v})
-	}
-	for _, f := range fields {
+	jsonObject(raw, func(k, v []byte) error {
+		key := string(k)
 		var s string
-		isStr := len(f.val) > 0 && f.val[0] == '"' && json.Unmarshal(f.val, &s) == nil
+		isStr := false
+		if key == "level" || key == "requestId" || key == "message" {
+			var err error
+			s, err = jsonString(v)
+			isStr = jsonKind(v) == '"' && err == nil
+		}
 		switch {
-		case f.key == "level" && isStr:
+		case key == "level" && isStr:
 			sev, sevText = levelSeverity(s, true), s
 			if hasMsg {
-				continue
+				return nil
 			}
-		case f.key == "requestId" && isStr:
+		case key == "requestId" && isStr:
 			reqID = s
 			if hasMsg {
-				continue
+				return nil
 			}
 		}
 		if !hasMsg {
-			continue
+			return nil
 		}
-		switch f.key {
+		switch key {
 		case "message":
 			if isStr {
 				body = appendAnyString(body, s)
 			} else {
-				body = appendAnyJSON(body, f.val)
+				body = appendAnyJSON(body, v)
 			}
 		case "timestamp":
 			// The event's time is the record's time.
 		case "errorType":
-			attrs = appendKVJSON(attrs, "exception.type", f.val)
+			attrs = appendKVJSON(attrs, "exception.type", v)
 		case "errorMessage":
-			attrs = appendKVJSON(attrs, "exception.message", f.val)
+			attrs = appendKVJSON(attrs, "exception.message", v)
 		case "stackTrace":
 			var lines []string
-			if json.Unmarshal(f.val, &lines) == nil {
+			if jsonSlice(v, &lines, jsonSetString) == nil {
 				attrs = appendKVString(attrs, 6, "exception.stacktrace", strings.Join(lines, "\n"))
 			} else {
-				attrs = appendKVJSON(attrs, "exception.stacktrace", f.val)
+				attrs = appendKVJSON(attrs, "exception.stacktrace", v)
 			}
 		default:
-			attrs = appendKVJSON(attrs, f.key, f.val)
+			attrs = appendKVJSON(attrs, key, v)
 		}
-	}
+		return nil
+	})
 	if !hasMsg {
 		body = appendAnyJSON(body, raw)
 	}
@@ -1695,94 +1839,81 @@ func appendKVJSON(b []byte, key string, raw []byte) []byte {
 // kvlists, null as an empty AnyValue. Invalid or too deep JSON becomes its
 // raw text as a string.
 func appendAnyJSON(b, raw []byte) []byte {
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return appendAnyString(b, s)
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	n := len(b)
-	out, err := appendAnyToken(b, dec, 0)
-	if err == nil {
-		if _, err = dec.Token(); err != io.EOF {
-			err = errBadData
-		} else {
-			err = nil
-		}
-	}
+	out, err := appendAnyValue(b, raw, 0)
 	if err != nil {
 		return appendAnyString(out[:n], string(raw))
 	}
 	return out
 }
 
-func appendAnyToken(b []byte, dec *json.Decoder, depth int) ([]byte, error) {
+// appendAnyValue appends the AnyValue content of the JSON value val,
+// depth levels down; an error leaves a partial encoding behind.
+func appendAnyValue(b, val []byte, depth int) ([]byte, error) {
 	if depth > maxLogJSONDepth {
 		return b, errBadData
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return b, err
-	}
-	switch v := tok.(type) {
-	case string:
-		return appendAnyString(b, v), nil
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
+	switch jsonKind(val) {
+	case '"':
+		s, err := jsonString(val)
+		if err != nil {
+			return b, err
+		}
+		return appendAnyString(b, s), nil
+	case '0':
+		if i, err := jsonInt64(val); err == nil {
 			b = protowire.AppendTag(b, anyInt, protowire.VarintType)
 			return protowire.AppendVarint(b, uint64(i)), nil
 		}
-		f, err := v.Float64()
+		f, err := jsonNumber(val)
 		if err != nil {
 			return b, err
 		}
 		return appendDouble(b, anyDouble, f), nil
-	case bool:
+	case 't', 'f':
+		v, err := jsonBool(val)
+		if err != nil {
+			return b, err
+		}
 		b = protowire.AppendTag(b, anyBool, protowire.VarintType)
 		return protowire.AppendVarint(b, protowire.EncodeBool(v)), nil
-	case nil:
-		return b, nil
-	case json.Delim:
-		switch v {
-		case '[':
-			b, arr := openLen(b, anyArray)
-			for dec.More() {
-				var e int
-				b, e = openLen(b, 1)
-				if b, err = appendAnyToken(b, dec, depth+1); err != nil {
-					return b, err
-				}
-				b = closeLen(b, e)
+	case 'n':
+		return b, jsonNull(val) // an empty AnyValue
+	case '[':
+		b, arr := openLen(b, anyArray)
+		err := jsonArray(val, func(e []byte) error {
+			var el int
+			var err error
+			b, el = openLen(b, 1)
+			if b, err = appendAnyValue(b, e, depth+1); err != nil {
+				return err
 			}
-			if _, err := dec.Token(); err != nil {
-				return b, err
-			}
-			return closeLen(b, arr), nil
-		case '{':
-			b, kvl := openLen(b, anyKVList)
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return b, err
-				}
-				k, _ := kt.(string)
-				var kv, val int
-				b, kv = openLen(b, 1)
-				b = appendString(b, 1, k)
-				b, val = openLen(b, 2)
-				if b, err = appendAnyToken(b, dec, depth+1); err != nil {
-					return b, err
-				}
-				b = closeLen(b, val)
-				b = closeLen(b, kv)
-			}
-			if _, err := dec.Token(); err != nil {
-				return b, err
-			}
-			return closeLen(b, kvl), nil
+			b = closeLen(b, el)
+			return nil
+		})
+		if err != nil {
+			return b, err
 		}
+		return closeLen(b, arr), nil
+	case '{':
+		b, kvl := openLen(b, anyKVList)
+		err := jsonObject(val, func(k, v []byte) error {
+			var kv, vv int
+			var err error
+			b, kv = openLen(b, 1)
+			b = appendBytes(b, 1, k)
+			b, vv = openLen(b, 2)
+			if b, err = appendAnyValue(b, v, depth+1); err != nil {
+				return err
+			}
+			b = closeLen(b, vv)
+			b = closeLen(b, kv)
+			return nil
+		})
+		if err != nil {
+			return b, err
+		}
+		return closeLen(b, kvl), nil
 	}
 	return b, errBadData
 }
