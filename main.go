@@ -8,13 +8,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	ossignal "os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -37,23 +37,33 @@ func main() {
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and output streams so tests can call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(extensionName, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // we print our own usage, once
+	// Three boolean flags do not need the flag package (it is ~10 KB of
+	// the binary); the spellings it would accept are accepted.
 	var help, showVersion, healthCheck bool
-	fs.BoolVar(&help, "help", false, "")
-	fs.BoolVar(&help, "h", false, "")
-	fs.BoolVar(&showVersion, "version", false, "")
-	fs.BoolVar(&healthCheck, "health-check", false, "")
 	if len(args) > 0 {
 		args = args[1:]
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	for _, a := range args {
+		var err error
+		switch a {
+		case "-h", "-help", "--help":
+			help = true
+		case "-version", "--version":
+			showVersion = true
+		case "-health-check", "--health-check":
+			healthCheck = true
+		default:
+			if strings.HasPrefix(a, "-") {
+				err = fmt.Errorf("flag provided but not defined: %s", a)
+			} else {
+				err = fmt.Errorf("unexpected argument %q", a)
+			}
 		}
-		fmt.Fprintf(stderr, "%s: %v\n\n", extensionName, err)
-		usage(stderr)
-		return 2
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n\n", extensionName, err)
+			usage(stderr)
+			return 2
+		}
 	}
 	switch {
 	case help:

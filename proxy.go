@@ -20,7 +20,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -346,10 +345,8 @@ func copyFlushing(w http.ResponseWriter, src io.Reader, flush bool) error {
 // Runtime API's own error shape so a runtime can log something useful.
 func (p *runtimeProxy) fail(w http.ResponseWriter, err error) {
 	p.lg.warnf("%v", err)
-	b, _ := json.Marshal(struct {
-		Message string `json:"errorMessage"`
-		Type    string `json:"errorType"`
-	}{err.Error(), "Extension.RuntimeProxyError"})
+	b := append([]byte(`{"errorMessage":`), appendJSONQuote(nil, err.Error())...)
+	b = append(b, `,"errorType":"Extension.RuntimeProxyError"}`...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadGateway)
 	w.Write(b)
