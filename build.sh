@@ -191,7 +191,7 @@ fuzz() {
 		for t in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
 			say "fuzzing $t in $pkg for ${FUZZTIME:-60s}"
 			if ! out=$(go test -run '^$' -fuzz "^$t\$" -fuzztime "${FUZZTIME:-60s}" -fuzzminimizetime 2s "$pkg" 2>&1); then
-				printf '%s\n' "$out" | tail -20
+				printf '%s\n' "$out" | tail -20 || true
 				if printf '%s' "$out" | grep -q 'Failing input written'; then
 					failed=1
 				else
@@ -200,7 +200,7 @@ fuzz() {
 					say "  $t stopped without a failing input (Go's fuzz coordinator, not a finding)"
 				fi
 			else
-				printf '%s\n' "$out" | grep -E 'elapsed:.*execs' | tail -1
+				printf '%s\n' "$out" | grep -E 'elapsed:.*execs' | tail -1 || true
 			fi
 		done
 	done

@@ -581,6 +581,7 @@ func prefixed(prefix, s string) string {
 // {"time":"...","type":"...","record":<record>,"requestId":"..."}; the
 // requestId is left out when unknown, and a missing record is null.
 func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) []byte {
+	record = validRecordUTF8(record)
 	b = append(b, `{"time":`...)
 	b = appendJSONString(b, []byte(validUTF8(tm)))
 	b = append(b, `,"type":`...)
@@ -600,6 +601,7 @@ func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) [
 
 // sizeO2Record is len(appendO2Record(nil, ...)).
 func sizeO2Record(typ, tm string, record []byte, requestID string) int {
+	record = validRecordUTF8(record)
 	n := len(`{"time":,"type":,"record":}`) + sizeJSONString(tm) + sizeJSONString(typ)
 	if len(record) == 0 {
 		n += len("null")
@@ -666,4 +668,16 @@ func (t *telemetry) rawRequestID(ev *envelope) string {
 		}
 	}
 	return id
+}
+
+// validRecordUTF8 replaces invalid UTF-8 in a record passed through as
+// JSON. A valid JSON text can hold such bytes only inside strings (Lambda's
+// own JSON encoder lets a function's stray bytes through), where U+FFFD
+// keeps it valid; sent as is, one bad byte could make OpenObserve refuse the
+// whole batch. Found by FuzzO2Record.
+func validRecordUTF8(record []byte) []byte {
+	if utf8.Valid(record) {
+		return record
+	}
+	return bytes.ToValidUTF8(record, []byte("\uFFFD"))
 }
