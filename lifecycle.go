@@ -659,8 +659,9 @@ func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	}
 	if plan == planEnd && !x.telOK && proxyDone == nil {
 		// Without runtimeDone the end of the invocation cannot be known:
-		// holding next would hold the function to its deadline. Export in
-		// the background now, and at the next event.
+		// holding next would hold the function to its deadline. Export
+		// alongside the function now; this invocation's data goes at the
+		// next event.
 		plan = planAsync
 	}
 	x.lg.debugf("invoke %s: plan %s", ev.RequestID, plan)
@@ -784,9 +785,9 @@ func (x *extension) flushCtx(parent context.Context, end time.Time, why string) 
 	return res
 }
 
-// backgroundFlusher exports off the function's path: when kicked (adaptive
-// in its asynchronous mode), when the buffer crosses its high-water mark,
-// and on the continuous strategy's period. It runs only while the sandbox
+// backgroundFlusher exports off the function's path: when the buffer
+// crosses its high-water mark, and on the continuous strategy's period (or,
+// for adaptive, O2_FLUSH_INTERVAL_MS) during long invocations. It runs only while the sandbox
 // is thawed, which is exactly when exporting is possible.
 func (x *extension) backgroundFlusher(ctx context.Context) {
 	var tick <-chan time.Time
@@ -819,7 +820,7 @@ type flushPlan int
 const (
 	planEnd   flushPlan = iota // wait for runtimeDone, export, then next
 	planSkip                   // call next at once: nothing is due
-	planAsync                  // export in the background now, call next at once
+	planAsync                  // export while the function runs, next when done; no wait for the end
 )
 
 func (p flushPlan) String() string {
