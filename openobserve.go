@@ -583,9 +583,9 @@ func prefixed(prefix, s string) string {
 func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) []byte {
 	record = validRecordUTF8(record)
 	b = append(b, `{"time":`...)
-	b = appendJSONString(b, []byte(validUTF8(tm)))
+	b = appendJSONQuote(b, validUTF8(tm))
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, []byte(validUTF8(typ)))
+	b = appendJSONQuote(b, validUTF8(typ))
 	b = append(b, `,"record":`...)
 	if len(record) == 0 {
 		b = append(b, "null"...)
@@ -594,7 +594,7 @@ func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) [
 	}
 	if requestID != "" {
 		b = append(b, `,"requestId":`...)
-		b = appendJSONString(b, []byte(validUTF8(requestID)))
+		b = appendJSONQuote(b, validUTF8(requestID))
 	}
 	return append(b, '}')
 }
@@ -602,41 +602,25 @@ func appendO2Record(b []byte, typ, tm string, record []byte, requestID string) [
 // sizeO2Record is len(appendO2Record(nil, ...)).
 func sizeO2Record(typ, tm string, record []byte, requestID string) int {
 	record = validRecordUTF8(record)
-	n := len(`{"time":,"type":,"record":}`) + sizeJSONString(tm) + sizeJSONString(typ)
+	n := len(`{"time":,"type":,"record":}`) + sizeJSONQuote(validUTF8(tm)) + sizeJSONQuote(validUTF8(typ))
 	if len(record) == 0 {
 		n += len("null")
 	} else {
 		n += len(record)
 	}
 	if requestID != "" {
-		n += len(`,"requestId":`) + sizeJSONString(requestID)
+		n += len(`,"requestId":`) + sizeJSONQuote(validUTF8(requestID))
 	}
 	return n
 }
 
-// validUTF8 replaces invalid UTF-8 with U+FFFD, as encoding/json does, so
-// OpenObserve never gets invalid JSON (otlpjson.go's appendJSONString
-// expects valid UTF-8).
+// validUTF8 replaces each run of invalid UTF-8 with one U+FFFD (what the
+// _json records have always carried) before the string is quoted.
 func validUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-// sizeJSONString is len(appendJSONString(nil, []byte(validUTF8(s)))).
-func sizeJSONString(s string) int {
-	s = validUTF8(s)
-	n := 2 + len(s)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"', c == '\\', c == '\n', c == '\r', c == '\t':
-			n++
-		case c < 0x20:
-			n += 5
-		}
-	}
-	return n
 }
 
 // rawRequestID is the requestId of an event's _json record: the record's
