@@ -441,21 +441,16 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 				t.sig, t.name, retries, describe(r), b.items)
 			return requeued, 0
 		}
-		wait := r.retryAfter
-		if wait <= 0 {
-			wait = backoff(e.cfg.Retry.InitialDelay, e.cfg.Retry.MaxDelay, retries)
-		} else if e.cfg.Retry.MaxDelay > 0 && wait > e.cfg.Retry.MaxDelay {
-			// The server wants more time than we ever wait within a flush:
-			// keep the batch and do not call it again before then.
-			t.notBefore = time.Now().Add(wait)
+		wait, stop, notBefore := nextRetry(ctx, e.cfg, r.retryAfter, retries)
+		if !notBefore.IsZero() {
+			t.notBefore = notBefore
+		}
+		switch stop {
+		case retryHintTooLong:
 			e.lg.warnf("%s export to %s: %s; server asks to retry in %s, keeping %d records for a later flush",
 				t.sig, t.name, describe(r), wait, b.items)
 			return requeued, 0
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
-			if r.retryAfter > 0 {
-				t.notBefore = time.Now().Add(wait)
-			}
+		case retryPastDeadline:
 			e.lg.warnf("%s export to %s: %s; a retry in %s would pass the flush deadline, keeping %d records for the next flush",
 				t.sig, t.name, describe(r), wait.Round(time.Millisecond), b.items)
 			return requeued, 0
@@ -495,6 +490,36 @@ func (e *exporter) encode(t *target, b *batch) ([]byte, error) {
 }
 
 // attempt makes one request and reports whether it went over a reused
+
+// Why nextRetry says not to retry within this flush.
+const (
+	retryNow          = iota
+	retryHintTooLong  // the server asks for longer than MaxDelay
+	retryPastDeadline // the wait would pass the flush's deadline
+)
+
+// nextRetry is the retry policy shared by every exporter: how long to wait
+// before retry number retries (the server's hint when it gave one, else
+// exponential backoff with jitter), and whether to keep the batch for a
+// later flush instead. notBefore is set when a server's hint cannot be
+// honoured in this flush: the backend is not to be called before then.
+func nextRetry(ctx context.Context, cfg *Config, hint time.Duration, retries int) (wait time.Duration, stop int, notBefore time.Time) {
+	wait = hint
+	if wait <= 0 {
+		wait = backoff(cfg.Retry.InitialDelay, cfg.Retry.MaxDelay, retries)
+	} else if cfg.Retry.MaxDelay > 0 && wait > cfg.Retry.MaxDelay {
+		// The server wants more time than we ever wait within a flush.
+		return wait, retryHintTooLong, time.Now().Add(wait)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+		if hint > 0 {
+			notBefore = time.Now().Add(wait)
+		}
+		return wait, retryPastDeadline, notBefore
+	}
+	return wait, retryNow, time.Time{}
+}
+
 // (kept-alive) connection.
 func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendResult, bool) {
 	if t.cfg.Timeout > 0 {

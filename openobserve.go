@@ -368,18 +368,15 @@ func (e *o2Exporter) send(ctx context.Context, recs []chunk, res *flushResult) (
 			e.lg.warnf("OpenObserve request failed after %d retries: %s; keeping %d logs for the next flush", retries, e.describe(r), n)
 			return requeued, 0
 		}
-		wait := r.retryAfter
-		if wait <= 0 {
-			wait = backoff(e.cfg.Retry.InitialDelay, e.cfg.Retry.MaxDelay, retries)
-		} else if e.cfg.Retry.MaxDelay > 0 && wait > e.cfg.Retry.MaxDelay {
-			e.notBefore = time.Now().Add(wait)
+		wait, stop, notBefore := nextRetry(ctx, e.cfg, r.retryAfter, retries)
+		if !notBefore.IsZero() {
+			e.notBefore = notBefore
+		}
+		switch stop {
+		case retryHintTooLong:
 			e.lg.warnf("OpenObserve request failed: %s; server asks to retry in %s, keeping %d logs for a later flush", e.describe(r), wait, n)
 			return requeued, 0
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
-			if r.retryAfter > 0 {
-				e.notBefore = time.Now().Add(wait)
-			}
+		case retryPastDeadline:
 			e.lg.warnf("OpenObserve request failed: %s; a retry in %s would pass the flush deadline, keeping %d logs for the next flush",
 				e.describe(r), wait.Round(time.Millisecond), n)
 			return requeued, 0
