@@ -14,6 +14,7 @@
 #   BENCH_KEEP=1      keep the scratch folder (its path is printed)
 #   BENCH_SKIP=list   skip sections: size,cold,invoke,throughput,memory,go
 #   BENCH_CACHE=dir   collector cache (default ~/.cache/otel-lambda-extension-bench)
+#   BENCH_NO_INSTALL=1  do not apt-get install upx when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -84,8 +85,31 @@ zipas() { # binary name zipfile
 }
 
 say "bench: building the layer, the floors and the tools into $WORK"
+# ensure_upx installs Debian's upx-ucl when upx is missing and this is a
+# Debian machine we may change (root, apt). Bookworm dropped upx-ucl from
+# its main suite; bookworm-backports carries 4.2.x, so that suite is added
+# (pinned at the default low priority: nothing else is upgraded from it).
+# Set BENCH_NO_INSTALL=1 to measure only what is already installed.
+ensure_upx() {
+	command -v upx >/dev/null 2>&1 && return 0
+	[ "${BENCH_NO_INSTALL:-}" = 1 ] && return 1
+	[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+	say "bench: installing upx (Debian's upx-ucl)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq upx-ucl >/dev/null 2>&1 && return 0
+	local codename
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	if [ -n "$codename" ] && [ -d /etc/apt/sources.list.d ] &&
+		! grep -rqs "$codename-backports" /etc/apt/sources.list /etc/apt/sources.list.d; then
+		printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+			"$codename" >"/etc/apt/sources.list.d/$codename-backports.sources"
+	fi
+	apt-get update -qq >/dev/null 2>&1 || true
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t "$codename-backports" upx-ucl >/dev/null 2>&1 ||
+		say "bench: could not install upx-ucl; the UPX variant is not measured"
+	command -v upx >/dev/null 2>&1
+}
 UPXOK=
-command -v upx >/dev/null 2>&1 && UPXOK=1
+ensure_upx && UPXOK=1
 DIST_DIR=$WORK/dist UPX=${UPXOK:-0} ./build.sh >"$WORK/build.log" 2>&1 || {
 	cat "$WORK/build.log" >&2
 	die "./build.sh failed"
