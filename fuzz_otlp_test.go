@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -335,6 +336,9 @@ func mutate(b []byte, c *choices) []byte {
 		} else if typ != protowire.BytesType && r.typ == protowire.BytesType {
 			r.val = protowire.AppendBytes(nil, r.val)
 		}
+		if typ == protowire.StartGroupType {
+			r.val = protowire.AppendTag(append([]byte(nil), r.val...), r.num, protowire.EndGroupType)
+		}
 		r.typ = typ
 		r.tag = protowire.AppendVarint(nil, uint64(r.num)<<3|uint64(typ))
 	case 10: // wrap the content in a message as its field 1, 2, 5 or 6
@@ -354,7 +358,8 @@ func mutate(b []byte, c *choices) []byte {
 
 // eachRecordEdit calls fn with wrap(b') for every b' that is b with one
 // record, at any depth, deleted, duplicated, given each wire type, or (a LEN
-// record) each of mutationValues as content or nested in another AnyValue;
+// record) written as a group, or given each of mutationValues as content, or
+// nested in another AnyValue;
 // the lengths of the enclosing records are written again.
 func eachRecordEdit(b []byte, wrap func([]byte) []byte, fn func([]byte)) {
 	recs, ok := splitRecords(b)
@@ -381,6 +386,10 @@ func eachRecordEdit(b []byte, wrap func([]byte) []byte, fn func([]byte)) {
 		if r.typ != protowire.BytesType {
 			continue
 		}
+		// The content as a group: well-formed records, then the end group.
+		g := rawRecord{tag: protowire.AppendTag(nil, r.num, protowire.StartGroupType), num: r.num, typ: protowire.StartGroupType,
+			val: protowire.AppendTag(append([]byte(nil), r.val...), r.num, protowire.EndGroupType)}
+		fn(with(g))
 		for _, v := range append(mutationValues, rec(5, rec(1, r.val))) {
 			e := r
 			e.val = v
@@ -416,6 +425,16 @@ func walkerSeeds(t testing.TB) (seeds []struct {
 			add(sig, b)
 		}
 	}
+	// Repeated scalars unpacked (one record each) and packed, mixed.
+	var dp, buckets []byte
+	for i := range 3 {
+		dp = protowire.AppendFixed64(protowire.AppendTag(dp, 6, protowire.Fixed64Type), uint64(i))
+		dp = protowire.AppendFixed64(protowire.AppendTag(dp, 7, protowire.Fixed64Type), math.Float64bits(float64(i)))
+		buckets = protowire.AppendVarint(protowire.AppendTag(buckets, 2, protowire.VarintType), uint64(300*i))
+	}
+	dp = append(dp, rec(6, id(16, 0))...)
+	buckets = append(buckets, rec(2, []byte{1, 0xac, 0x02})...)
+	add(sigMetrics, rec(1, rec(2, rec(2, rec(9, rec(1, dp)), rec(10, rec(1, rec(8, buckets), rec(9, buckets)))))))
 	// AnyValue nesting at the limit, in a log body.
 	v := rec(1, []byte("leaf"))
 	for i := 1; i < maxAnyDepth; i++ {
@@ -436,8 +455,11 @@ func FuzzWalkers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s uint8, b, ops []byte) {
 		sig := signal(s % uint8(numSignals))
 		checkWalkersAgree(t, sig, b)
+		// At most 8 mutations, and none once the request passes 64 KB
+		// (duplications double it): the fuzzer minimizes every new
+		// input by running it thousands of times.
 		c := &choices{b: ops}
-		for c.left() {
+		for i := 0; i < 8 && c.left() && len(b) < 1<<16; i++ {
 			b = mutate(b, c)
 			checkWalkersAgree(t, sig, b)
 		}
