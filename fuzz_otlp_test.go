@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"os"
@@ -464,4 +465,66 @@ func FuzzWalkers(f *testing.F) {
 			checkWalkersAgree(t, sig, b)
 		}
 	})
+}
+
+// checkFastKeyValue fails t if fastKeyValue accepts b, at AnyValue depth
+// depth, where walker rejects it: its "true" skips the generic walk.
+func checkFastKeyValue(t testing.TB, depth int, b []byte) {
+	t.Helper()
+	fw := fastWalker{anyDepth: depth}
+	if !fw.fastKeyValue(b) {
+		return
+	}
+	w := walker{anyDepth: depth}
+	if !w.message(mKeyValue, b, 0, 0) {
+		t.Fatalf("fastKeyValue accepts at depth %d what walker rejects (%v): %x", depth, w.err(), b)
+	}
+	if fw.items != 0 || fw.anyDepth != depth {
+		t.Fatalf("fastKeyValue changed the walker: %+v", fw)
+	}
+}
+
+// FuzzFastKeyValue: fastKeyValue accepts no KeyValue that walker rejects.
+func FuzzFastKeyValue(f *testing.F) {
+	for _, b := range fastKeyValueSeeds() {
+		f.Add(uint8(0), b)
+	}
+	f.Fuzz(func(t *testing.T, depth uint8, b []byte) {
+		checkFastKeyValue(t, int(depth)%(maxAnyDepth+2), b)
+	})
+}
+
+// fastKeyValueSeeds are KeyValues of every shape fastKeyValue takes, and
+// near misses: lengths off by one or of several bytes (among them one that
+// reads right as one byte), fields repeated or out of order.
+func fastKeyValueSeeds() [][]byte {
+	var seeds [][]byte
+	for _, a := range testAttrs() {
+		seeds = append(seeds, a.kv)
+	}
+	kv := func(b []byte) []byte { return b[2:] } // without the record's one-byte tag and length
+	seeds = append(seeds,
+		kv(appendKVInt(nil, 1, "i", -5)), kv(appendKVBool(nil, 1, "b", true)), kv(appendKVDouble(nil, 1, "d", 1.5)),
+		kv(appendKVString(nil, 1, "é", "")), kv(appendKVStrings(nil, 1, "a", []string{"x"})),
+		append(rec(1, []byte("k")), rec(2, rec(7, []byte{0xff}))...), // bytes_value
+		append(rec(1, []byte("k")), rec(2)...),                       // empty value
+		append(rec(1, []byte("k")), rec(2, rec(1, []byte{0xc3}))...), // invalid UTF-8 value
+		append(rec(1, []byte{0xff}), rec(2, rec(1, []byte("v")))...), // invalid UTF-8 key
+		append(append(rec(1, []byte("k")), rec(2, rec(1, []byte("v")))...), rec(1, []byte("k2"))...),
+		append(rec(2, rec(1, []byte("v"))), rec(1, []byte("k"))...),
+		append(rec(1, []byte("k")), rec(2, rec(1, []byte("v")), rec(1, []byte("w")))...),
+		// The value's length 0x83 0x0a (1283) read as the one byte 0x83
+		// (131) would fit: the rest is a string_value of 129 bytes.
+		append([]byte{0x0a, 1, 'k', 0x12, 0x83, 0x0a, 0x81}, bytes.Repeat([]byte("x"), 129)...),
+	)
+	// The key's length 0x85 0x01 (133) read as the one byte 0x85 (133) would
+	// leave an empty value after a key of 0x01 and 132 bytes; walker reads
+	// the value's length 0 as a tag: field 0, malformed.
+	seeds = append(seeds, append(append([]byte{0x0a, 0x85, 0x01}, bytes.Repeat([]byte("k"), 132)...), 0x12, 0))
+	// Keys and values of 125 to 128 bytes: one-byte lengths and two-byte ones.
+	for _, n := range []int{125, 126, 127, 128} {
+		seeds = append(seeds, append(rec(1, []byte("k")), rec(2, rec(1, bytes.Repeat([]byte("x"), n-2)))...),
+			append(rec(1, bytes.Repeat([]byte("k"), n)), rec(2, rec(3, []byte{1}))...))
+	}
+	return seeds
 }

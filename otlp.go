@@ -811,6 +811,7 @@ const (
 	opMessage                    // a LEN holding message msg
 	opItem                       // opMessage, and each occurrence is an item
 	opAny                        // a LEN holding an AnyValue, nested at most maxAnyDepth deep
+	opKeyValue                   // a LEN holding a KeyValue (fastKeyValue first)
 )
 
 // fastField is the action of one field number of a message.
@@ -839,10 +840,10 @@ var fastSchema = [numMsgs][fastNums]fastField{
 		1: {op: opMessage, msg: mResourceLogs},
 	},
 	mResource: { // Resource
-		1: {op: opMessage, msg: mKeyValue}, 2: {op: opVarint}, 3: {op: opMessage, msg: mEntityRef},
+		1: {op: opKeyValue}, 2: {op: opVarint}, 3: {op: opMessage, msg: mEntityRef},
 	},
 	mScope: { // InstrumentationScope
-		1: {op: opString}, 2: {op: opString}, 3: {op: opMessage, msg: mKeyValue}, 4: {op: opVarint},
+		1: {op: opString}, 2: {op: opString}, 3: {op: opKeyValue}, 4: {op: opVarint},
 	},
 	mKeyValue: { // KeyValue
 		1: {op: opString}, 2: {op: opAny}, 3: {op: opVarint},
@@ -856,7 +857,7 @@ var fastSchema = [numMsgs][fastNums]fastField{
 		1: {op: opAny},
 	},
 	mKVList: { // KeyValueList
-		1: {op: opMessage, msg: mKeyValue},
+		1: {op: opKeyValue},
 	},
 	mEntityRef: { // EntityRef
 		1: {op: opString}, 2: {op: opString}, 3: {op: opString}, 4: {op: opString},
@@ -869,16 +870,16 @@ var fastSchema = [numMsgs][fastNums]fastField{
 	},
 	mSpan: { // Span
 		1: {op: opTraceID}, 2: {op: opSpanID}, 3: {op: opString}, 4: {op: opSpanID}, 5: {op: opString},
-		6: {op: opVarint}, 7: {op: opFixed64}, 8: {op: opFixed64}, 9: {op: opMessage, msg: mKeyValue},
+		6: {op: opVarint}, 7: {op: opFixed64}, 8: {op: opFixed64}, 9: {op: opKeyValue},
 		10: {op: opVarint}, 11: {op: opMessage, msg: mEvent}, 12: {op: opVarint},
 		13: {op: opMessage, msg: mLink}, 14: {op: opVarint}, 15: {op: opMessage, msg: mStatus},
 		16: {op: opFixed32},
 	},
 	mEvent: { // Span.Event
-		1: {op: opFixed64}, 2: {op: opString}, 3: {op: opMessage, msg: mKeyValue}, 4: {op: opVarint},
+		1: {op: opFixed64}, 2: {op: opString}, 3: {op: opKeyValue}, 4: {op: opVarint},
 	},
 	mLink: { // Span.Link
-		1: {op: opTraceID}, 2: {op: opSpanID}, 3: {op: opString}, 4: {op: opMessage, msg: mKeyValue},
+		1: {op: opTraceID}, 2: {op: opSpanID}, 3: {op: opString}, 4: {op: opKeyValue},
 		5: {op: opVarint}, 6: {op: opFixed32},
 	},
 	mStatus: { // Status
@@ -894,7 +895,7 @@ var fastSchema = [numMsgs][fastNums]fastField{
 		1: {op: opString}, 2: {op: opString}, 3: {op: opString}, 5: {op: opMessage, msg: mGauge},
 		7: {op: opMessage, msg: mSum}, 9: {op: opMessage, msg: mHistogram},
 		10: {op: opMessage, msg: mExpHistogram}, 11: {op: opMessage, msg: mSummary},
-		12: {op: opMessage, msg: mKeyValue},
+		12: {op: opKeyValue},
 	},
 	mGauge: { // Gauge
 		1: {op: opItem, msg: mNumberDP},
@@ -913,15 +914,15 @@ var fastSchema = [numMsgs][fastNums]fastField{
 	},
 	mNumberDP: { // NumberDataPoint
 		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opMessage, msg: mExemplar},
-		6: {op: opFixed64}, 7: {op: opMessage, msg: mKeyValue}, 8: {op: opVarint},
+		6: {op: opFixed64}, 7: {op: opKeyValue}, 8: {op: opVarint},
 	},
 	mHistogramDP: { // HistogramDataPoint
 		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opFixed64}, 6: {op: opPacked8},
-		7: {op: opPacked8}, 8: {op: opMessage, msg: mExemplar}, 9: {op: opMessage, msg: mKeyValue},
+		7: {op: opPacked8}, 8: {op: opMessage, msg: mExemplar}, 9: {op: opKeyValue},
 		10: {op: opVarint}, 11: {op: opFixed64}, 12: {op: opFixed64},
 	},
 	mExpHistogramDP: { // ExponentialHistogramDataPoint
-		1: {op: opMessage, msg: mKeyValue}, 2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64},
+		1: {op: opKeyValue}, 2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64},
 		5: {op: opFixed64}, 6: {op: opVarint}, 7: {op: opFixed64}, 8: {op: opMessage, msg: mBuckets},
 		9: {op: opMessage, msg: mBuckets}, 10: {op: opVarint}, 11: {op: opMessage, msg: mExemplar},
 		12: {op: opFixed64}, 13: {op: opFixed64}, 14: {op: opFixed64},
@@ -931,14 +932,14 @@ var fastSchema = [numMsgs][fastNums]fastField{
 	},
 	mSummaryDP: { // SummaryDataPoint
 		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opFixed64},
-		6: {op: opMessage, msg: mQuantile}, 7: {op: opMessage, msg: mKeyValue}, 8: {op: opVarint},
+		6: {op: opMessage, msg: mQuantile}, 7: {op: opKeyValue}, 8: {op: opVarint},
 	},
 	mQuantile: { // SummaryDataPoint.ValueAtQuantile
 		1: {op: opFixed64}, 2: {op: opFixed64},
 	},
 	mExemplar: { // Exemplar
 		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opSpanID}, 5: {op: opTraceID}, 6: {op: opFixed64},
-		7: {op: opMessage, msg: mKeyValue},
+		7: {op: opKeyValue},
 	},
 	mResourceLogs: { // ResourceLogs
 		1: {op: opMessage, msg: mResource}, 2: {op: opMessage, msg: mScopeLogs}, 3: {op: opString},
@@ -948,7 +949,7 @@ var fastSchema = [numMsgs][fastNums]fastField{
 	},
 	mLogRecord: { // LogRecord
 		1: {op: opFixed64}, 2: {op: opVarint}, 3: {op: opString}, 5: {op: opAny},
-		6: {op: opMessage, msg: mKeyValue}, 7: {op: opVarint}, 8: {op: opFixed32}, 9: {op: opTraceID},
+		6: {op: opKeyValue}, 7: {op: opVarint}, 8: {op: opFixed32}, 9: {op: opTraceID},
 		10: {op: opSpanID}, 11: {op: opFixed64}, 12: {op: opString},
 	},
 }
@@ -1036,6 +1037,10 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 					return false
 				}
 				w.anyDepth--
+			case opKeyValue:
+				if !w.fastKeyValue(v) && !w.message(mKeyValue, v) {
+					return false
+				}
 			case opMessage:
 				if !w.message(f.msg, v) {
 					return false
@@ -1093,6 +1098,44 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 		}
 	}
 	return true
+}
+
+// fastKeyValue reports whether b is a valid KeyValue of the shape nearly
+// every attribute has: the key (a LEN of under 128 bytes), then the value,
+// an AnyValue holding one string, bool, int, double or bytes, each record
+// once, in field order, with one-byte lengths. It does what message does
+// for that shape, with no loop and no table; false means invalid or
+// another shape, for message to walk.
+func (w *fastWalker) fastKeyValue(b []byte) bool {
+	if len(b) < 4 || b[0] != 0x0a || b[1] >= 0x80 || w.anyDepth >= maxAnyDepth {
+		return false
+	}
+	kl := int(b[1]) + 2
+	// kl+2 ≤ len(b): the key, and the value's tag and length, a one-byte
+	// varint (a longer one could not be compared with len(b) this way).
+	if kl+2 > len(b) || b[kl] != 0x12 || b[kl+1] >= 0x80 || int(b[kl+1]) != len(b)-kl-2 {
+		return false
+	}
+	v := b[kl+2:] // the AnyValue, up to the end of b
+	switch {
+	case len(v) == 0: // an empty AnyValue
+	case len(v) >= 2 && v[0] == 0x0a && v[1] < 0x80 && int(v[1]) == len(v)-2: // string_value
+		if !isUTF8(v[2:]) {
+			return false
+		}
+	case v[0] == 0x10 || v[0] == 0x18: // bool_value, int_value
+		if skipVarint(v[1:]) != len(v)-1 {
+			return false
+		}
+	case v[0] == 0x21: // double_value
+		if len(v) != 9 {
+			return false
+		}
+	case len(v) >= 2 && v[0] == 0x3a && v[1] < 0x80 && int(v[1]) == len(v)-2: // bytes_value
+	default:
+		return false
+	}
+	return isUTF8(b[2:kl])
 }
 
 // skipVarint returns the length of the varint at the start of b, or -1

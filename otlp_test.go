@@ -601,6 +601,8 @@ func fastSchemaOf(t testing.TB) (tab [numMsgs][fastNums]fastField) {
 			switch {
 			case f.kind == fkMessage && f.flags&fItem != 0:
 				e = fastField{opItem, f.msg}
+			case f.kind == fkMessage && f.msg == mKeyValue:
+				e.op = opKeyValue
 			case f.kind == fkMessage && f.msg == mAnyValue:
 				e = fastField{op: opAny}
 			case f.kind == fkMessage:
@@ -636,7 +638,8 @@ func fastSchemaOf(t testing.TB) (tab [numMsgs][fastNums]fastField) {
 
 var fastOpNames = [...]string{opUnknown: "opUnknown", opVarint: "opVarint", opFixed32: "opFixed32", opFixed64: "opFixed64",
 	opPacked8: "opPacked8", opPackedVarint: "opPackedVarint", opString: "opString", opBytes: "opBytes",
-	opTraceID: "opTraceID", opSpanID: "opSpanID", opMessage: "opMessage", opItem: "opItem", opAny: "opAny"}
+	opTraceID: "opTraceID", opSpanID: "opSpanID", opMessage: "opMessage", opItem: "opItem", opAny: "opAny",
+	opKeyValue: "opKeyValue"}
 
 // fastSchemaSource is the Go source of fastSchema's entries for tab.
 func fastSchemaSource(tab [numMsgs][fastNums]fastField) string {
@@ -717,6 +720,34 @@ func TestWalkersAgree(t *testing.T) {
 		for c.left() {
 			b = mutate(b, c)
 			checkWalkersAgree(t, s.sig, b)
+		}
+	}
+}
+
+// TestFastKeyValue: fastKeyValue accepts no KeyValue that walker rejects,
+// at any AnyValue depth, whatever byte of the seeds is changed to whatever
+// value, or where they are cut; and it
+// takes the attributes the SDKs send, else it would only cost time.
+func TestFastKeyValue(t *testing.T) {
+	for _, b := range fastKeyValueSeeds() {
+		b = append([]byte(nil), b...)
+		for _, depth := range []int{0, maxAnyDepth - 1, maxAnyDepth} {
+			checkFastKeyValue(t, depth, b)
+			for i := range b {
+				checkFastKeyValue(t, depth, b[:i])
+				orig := b[i]
+				for v := range 256 {
+					b[i] = byte(v)
+					checkFastKeyValue(t, depth, b)
+				}
+				b[i] = orig
+			}
+		}
+	}
+	for _, b := range [][]byte{appendKVString(nil, 1, "http.route", "/orders/{id}"), appendKVInt(nil, 1, "n", -1),
+		appendKVBool(nil, 1, "b", false), appendKVDouble(nil, 1, "d", 0.5), appendKVString(nil, 1, "é", "世界")} {
+		if w := (fastWalker{}); !w.fastKeyValue(b[2:]) {
+			t.Errorf("fastKeyValue(%x) = false; want true", b[2:])
 		}
 	}
 }
