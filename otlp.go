@@ -1152,21 +1152,31 @@ func skipVarint(b []byte) int {
 	return -1
 }
 
-// isUTF8 is utf8.Valid with the ASCII prefix, usually all of a short
-// string, checked inline eight bytes at a time.
+// isUTF8 is utf8.Valid, with ASCII, what nearly every string of OTLP is,
+// checked inline: the bytes or-ed together eight at a time (the last eight
+// overlapping), or four, two and one for a string of under eight.
 func isUTF8(v []byte) bool {
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		if binary.LittleEndian.Uint64(v[i:])&0x8080808080808080 != 0 {
-			return utf8.Valid(v[i:])
+	var acc uint64
+	if n := len(v); n >= 8 {
+		for i := 0; i+8 <= n; i += 8 {
+			acc |= binary.LittleEndian.Uint64(v[i:])
+		}
+		acc |= binary.LittleEndian.Uint64(v[n-8:])
+	} else {
+		p := v
+		if n&4 != 0 {
+			acc = uint64(binary.LittleEndian.Uint32(p))
+			p = p[4:]
+		}
+		if n&2 != 0 {
+			acc |= uint64(binary.LittleEndian.Uint16(p))
+			p = p[2:]
+		}
+		if n&1 != 0 {
+			acc |= uint64(p[0])
 		}
 	}
-	for ; i < len(v); i++ {
-		if v[i] >= 0x80 {
-			return utf8.Valid(v[i:])
-		}
-	}
-	return true
+	return acc&0x8080808080808080 == 0 || utf8.Valid(v)
 }
 
 var wireTypeNames = [8]string{"varint", "i64", "len", "start group", "end group", "i32", "6", "7"}

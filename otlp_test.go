@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -748,6 +749,22 @@ func TestFastKeyValue(t *testing.T) {
 		appendKVBool(nil, 1, "b", false), appendKVDouble(nil, 1, "d", 0.5), appendKVString(nil, 1, "é", "世界")} {
 		if w := (fastWalker{}); !w.fastKeyValue(b[2:]) {
 			t.Errorf("fastKeyValue(%x) = false; want true", b[2:])
+		}
+	}
+}
+
+// TestIsUTF8: isUTF8 is utf8.Valid, for strings of every length up to 24
+// with a non-ASCII byte (or a valid sequence) at every position.
+func TestIsUTF8(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, seq := range [][]byte{{0x80}, {0xc3}, {0xff}, {0x7f}, {0xc3, 0xa9}, {0xe4, 0xb8, 0x96}, {0xed, 0xa0, 0x80}} {
+				v := bytes.Repeat([]byte("a"), n)
+				copy(v[pos:], seq)
+				if got, want := isUTF8(v), utf8.Valid(v); got != want {
+					t.Errorf("isUTF8(%x) = %v; want %v", v, got, want)
+				}
+			}
 		}
 	}
 }
