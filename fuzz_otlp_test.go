@@ -442,6 +442,10 @@ func walkerSeeds(t testing.TB) (seeds []struct {
 		v = rec(6, rec(1, rec(1, []byte("k")), rec(2, v)))
 	}
 	add(sigLogs, rec(1, rec(2, rec(2, rec(5, v)))))
+	// The same in the deepest place for an attribute: walker's path is
+	// longest there (maxPath).
+	kv := append(rec(1, []byte("k")), rec(2, v)...)
+	add(sigMetrics, rec(1, rec(2, rec(2, rec(10, rec(1, rec(11, rec(7, kv))))))))
 	return seeds
 }
 
