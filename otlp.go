@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -635,14 +636,31 @@ type walker struct {
 // 16 bytes or a span id that is not 8 bytes when set (the spec calls them
 // invalid and backends drop or reject them), and AnyValues nested deeper
 // than maxAnyDepth. It does not allocate unless it fails.
+//
+// A valid request is walked once, by the fast walk (walkFast); an invalid
+// one is walked again by walker, for the error.
 func validateRequest(sig signal, b []byte) (items int, err error) {
 	if sig >= numSignals {
 		return 0, &wireError{code: codeSignal, msg: "unknown signal " + sig.String()}
 	}
+	if items, ok := walkFast(sig, b); ok {
+		return items, nil
+	}
+	return walkDetailed(sig, b)
+}
+
+// walkDetailed walks b with walker, which keeps the path and the details
+// of a failure. It is validateRequest's slow path, out of line so that its
+// walker (a few KB for the path) is not in validateRequest's frame.
+//
+//go:noinline
+func walkDetailed(sig signal, b []byte) (items int, err error) {
 	var w walker
 	if !w.message(requestMsg(sig), b, 0, 0) {
 		return 0, w.err()
 	}
+	// The fast walk rejected what walker accepts: a bug (FuzzWalkers looks
+	// for it); walker is the reference, so its answer stands.
 	return w.items, nil
 }
 
@@ -766,6 +784,399 @@ func (w *walker) value(f *fieldDesc, v []byte, d, off int) bool {
 		}
 	}
 	return true
+}
+
+// The fast walk. validateRequest first walks with fastWalker, which keeps
+// no path and no failure details, decodes the common one- and two-byte tags
+// and one-byte lengths inline and finds a field's action in fastSchema by
+// field number; it answers only "valid, with n items" or "invalid". Only an
+// invalid request (a 400, rare) is walked again by walker, which says what
+// is wrong and where. The two must accept exactly the same requests and
+// count the same items: TestWalkersAgree and FuzzWalkers check that.
+
+// fastOp is what the fast walk does with a field of a message.
+type fastOp uint8
+
+const (
+	opUnknown      fastOp = iota // not in the schema: skipped as proto does
+	opVarint                     // bool, enum, (s)int32/64, uint32/64: a varint
+	opFixed32                    // fixed32: an i32
+	opFixed64                    // fixed64, sfixed64, double: an i64
+	opPacked8                    // repeated fixed64/double: i64s, or packed in a LEN of 8·n bytes
+	opPackedVarint               // repeated uint64: varints, or packed in a LEN of varints
+	opString                     // string: a LEN of UTF-8
+	opBytes                      // bytes: any LEN
+	opTraceID                    // a LEN of 0 or 16 bytes
+	opSpanID                     // a LEN of 0 or 8 bytes
+	opMessage                    // a LEN holding message msg
+	opItem                       // opMessage, and each occurrence is an item
+	opAny                        // a LEN holding an AnyValue, nested at most maxAnyDepth deep
+	opKeyValue                   // a LEN holding a KeyValue (fastKeyValue first)
+)
+
+// fastField is the action of one field number of a message.
+type fastField struct {
+	op  fastOp
+	msg msgID // the message of opMessage and opItem
+}
+
+// fastNums bounds the field numbers of fastSchema: the schema's highest is
+// Span.flags = 16; every number from fastNums on is an unknown field.
+const fastNums = 17
+
+// fastSchema is schema as the fast walk reads it: the action of each field
+// number of each message (index 0 and numbers the message lacks: opUnknown).
+// It is derived from schema by hand, statically initialised (no init work);
+// TestFastSchema checks it against schema and prints the table to paste
+// here should schema change.
+var fastSchema = [numMsgs][fastNums]fastField{
+	mTracesRequest: { // ExportTraceServiceRequest
+		1: {op: opMessage, msg: mResourceSpans},
+	},
+	mMetricsRequest: { // ExportMetricsServiceRequest
+		1: {op: opMessage, msg: mResourceMetrics},
+	},
+	mLogsRequest: { // ExportLogsServiceRequest
+		1: {op: opMessage, msg: mResourceLogs},
+	},
+	mResource: { // Resource
+		1: {op: opKeyValue}, 2: {op: opVarint}, 3: {op: opMessage, msg: mEntityRef},
+	},
+	mScope: { // InstrumentationScope
+		1: {op: opString}, 2: {op: opString}, 3: {op: opKeyValue}, 4: {op: opVarint},
+	},
+	mKeyValue: { // KeyValue
+		1: {op: opString}, 2: {op: opAny}, 3: {op: opVarint},
+	},
+	mAnyValue: { // AnyValue
+		1: {op: opString}, 2: {op: opVarint}, 3: {op: opVarint}, 4: {op: opFixed64},
+		5: {op: opMessage, msg: mArrayValue}, 6: {op: opMessage, msg: mKVList}, 7: {op: opBytes},
+		8: {op: opVarint},
+	},
+	mArrayValue: { // ArrayValue
+		1: {op: opAny},
+	},
+	mKVList: { // KeyValueList
+		1: {op: opKeyValue},
+	},
+	mEntityRef: { // EntityRef
+		1: {op: opString}, 2: {op: opString}, 3: {op: opString}, 4: {op: opString},
+	},
+	mResourceSpans: { // ResourceSpans
+		1: {op: opMessage, msg: mResource}, 2: {op: opMessage, msg: mScopeSpans}, 3: {op: opString},
+	},
+	mScopeSpans: { // ScopeSpans
+		1: {op: opMessage, msg: mScope}, 2: {op: opItem, msg: mSpan}, 3: {op: opString},
+	},
+	mSpan: { // Span
+		1: {op: opTraceID}, 2: {op: opSpanID}, 3: {op: opString}, 4: {op: opSpanID}, 5: {op: opString},
+		6: {op: opVarint}, 7: {op: opFixed64}, 8: {op: opFixed64}, 9: {op: opKeyValue},
+		10: {op: opVarint}, 11: {op: opMessage, msg: mEvent}, 12: {op: opVarint},
+		13: {op: opMessage, msg: mLink}, 14: {op: opVarint}, 15: {op: opMessage, msg: mStatus},
+		16: {op: opFixed32},
+	},
+	mEvent: { // Span.Event
+		1: {op: opFixed64}, 2: {op: opString}, 3: {op: opKeyValue}, 4: {op: opVarint},
+	},
+	mLink: { // Span.Link
+		1: {op: opTraceID}, 2: {op: opSpanID}, 3: {op: opString}, 4: {op: opKeyValue},
+		5: {op: opVarint}, 6: {op: opFixed32},
+	},
+	mStatus: { // Status
+		2: {op: opString}, 3: {op: opVarint},
+	},
+	mResourceMetrics: { // ResourceMetrics
+		1: {op: opMessage, msg: mResource}, 2: {op: opMessage, msg: mScopeMetrics}, 3: {op: opString},
+	},
+	mScopeMetrics: { // ScopeMetrics
+		1: {op: opMessage, msg: mScope}, 2: {op: opMessage, msg: mMetric}, 3: {op: opString},
+	},
+	mMetric: { // Metric
+		1: {op: opString}, 2: {op: opString}, 3: {op: opString}, 5: {op: opMessage, msg: mGauge},
+		7: {op: opMessage, msg: mSum}, 9: {op: opMessage, msg: mHistogram},
+		10: {op: opMessage, msg: mExpHistogram}, 11: {op: opMessage, msg: mSummary},
+		12: {op: opKeyValue},
+	},
+	mGauge: { // Gauge
+		1: {op: opItem, msg: mNumberDP},
+	},
+	mSum: { // Sum
+		1: {op: opItem, msg: mNumberDP}, 2: {op: opVarint}, 3: {op: opVarint},
+	},
+	mHistogram: { // Histogram
+		1: {op: opItem, msg: mHistogramDP}, 2: {op: opVarint},
+	},
+	mExpHistogram: { // ExponentialHistogram
+		1: {op: opItem, msg: mExpHistogramDP}, 2: {op: opVarint},
+	},
+	mSummary: { // Summary
+		1: {op: opItem, msg: mSummaryDP},
+	},
+	mNumberDP: { // NumberDataPoint
+		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opMessage, msg: mExemplar},
+		6: {op: opFixed64}, 7: {op: opKeyValue}, 8: {op: opVarint},
+	},
+	mHistogramDP: { // HistogramDataPoint
+		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opFixed64}, 6: {op: opPacked8},
+		7: {op: opPacked8}, 8: {op: opMessage, msg: mExemplar}, 9: {op: opKeyValue},
+		10: {op: opVarint}, 11: {op: opFixed64}, 12: {op: opFixed64},
+	},
+	mExpHistogramDP: { // ExponentialHistogramDataPoint
+		1: {op: opKeyValue}, 2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64},
+		5: {op: opFixed64}, 6: {op: opVarint}, 7: {op: opFixed64}, 8: {op: opMessage, msg: mBuckets},
+		9: {op: opMessage, msg: mBuckets}, 10: {op: opVarint}, 11: {op: opMessage, msg: mExemplar},
+		12: {op: opFixed64}, 13: {op: opFixed64}, 14: {op: opFixed64},
+	},
+	mBuckets: { // ExponentialHistogramDataPoint.Buckets
+		1: {op: opVarint}, 2: {op: opPackedVarint},
+	},
+	mSummaryDP: { // SummaryDataPoint
+		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opFixed64}, 5: {op: opFixed64},
+		6: {op: opMessage, msg: mQuantile}, 7: {op: opKeyValue}, 8: {op: opVarint},
+	},
+	mQuantile: { // SummaryDataPoint.ValueAtQuantile
+		1: {op: opFixed64}, 2: {op: opFixed64},
+	},
+	mExemplar: { // Exemplar
+		2: {op: opFixed64}, 3: {op: opFixed64}, 4: {op: opSpanID}, 5: {op: opTraceID}, 6: {op: opFixed64},
+		7: {op: opKeyValue},
+	},
+	mResourceLogs: { // ResourceLogs
+		1: {op: opMessage, msg: mResource}, 2: {op: opMessage, msg: mScopeLogs}, 3: {op: opString},
+	},
+	mScopeLogs: { // ScopeLogs
+		1: {op: opMessage, msg: mScope}, 2: {op: opItem, msg: mLogRecord}, 3: {op: opString},
+	},
+	mLogRecord: { // LogRecord
+		1: {op: opFixed64}, 2: {op: opVarint}, 3: {op: opString}, 5: {op: opAny},
+		6: {op: opKeyValue}, 7: {op: opVarint}, 8: {op: opFixed32}, 9: {op: opTraceID},
+		10: {op: opSpanID}, 11: {op: opFixed64}, 12: {op: opString},
+	},
+}
+
+// fastWalker is the fast walk's state: the items counted and the current
+// AnyValue depth. It lives on the caller's stack.
+type fastWalker struct {
+	items    int
+	anyDepth int
+}
+
+// walkFast reports whether the Export<signal>ServiceRequest b is valid
+// (exactly when walker accepts it), and its items.
+func walkFast(sig signal, b []byte) (items int, ok bool) {
+	var w fastWalker
+	ok = w.message(requestMsg(sig), b)
+	return w.items, ok
+}
+
+// message reports whether the content b of message m is valid, counting
+// its items.
+func (w *fastWalker) message(m msgID, b []byte) bool {
+	tab := &fastSchema[m]
+	for len(b) > 0 {
+		// The tag: one byte for field numbers up to 15, two up to 2047.
+		var tag uint64
+		if c := b[0]; c < 0x80 {
+			tag = uint64(c)
+			b = b[1:]
+		} else if len(b) > 1 && b[1] < 0x80 {
+			tag = uint64(c&0x7f) | uint64(b[1])<<7
+			b = b[2:]
+		} else {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			tag = v
+			b = b[n:]
+		}
+		num, typ := tag>>3, protowire.Type(tag&7)
+		var f fastField
+		if num < fastNums {
+			f = tab[num]
+		}
+		if f.op == opUnknown {
+			// Field 0 and numbers beyond 2^29-1 are malformed; any other
+			// unknown field is skipped as proto does (it may be newer OTLP).
+			if num == 0 || num > uint64(protowire.MaxValidNumber) {
+				return false
+			}
+			n := protowire.ConsumeFieldValue(protowire.Number(num), typ, b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+			continue
+		}
+		switch typ {
+		case protowire.BytesType:
+			var l uint64
+			if len(b) > 0 && b[0] < 0x80 {
+				l = uint64(b[0])
+				b = b[1:]
+			} else {
+				v, n := protowire.ConsumeVarint(b)
+				if n < 0 {
+					return false
+				}
+				l = v
+				b = b[n:]
+			}
+			if l > uint64(len(b)) {
+				return false
+			}
+			v := b[:l]
+			b = b[l:]
+			switch f.op {
+			case opString:
+				if !isUTF8(v) {
+					return false
+				}
+			case opAny:
+				if w.anyDepth++; w.anyDepth > maxAnyDepth || !w.message(mAnyValue, v) {
+					return false
+				}
+				w.anyDepth--
+			case opKeyValue:
+				if !w.fastKeyValue(v) && !w.message(mKeyValue, v) {
+					return false
+				}
+			case opMessage:
+				if !w.message(f.msg, v) {
+					return false
+				}
+			case opItem:
+				w.items++
+				if !w.message(f.msg, v) {
+					return false
+				}
+			case opTraceID:
+				if len(v) != 0 && len(v) != 16 {
+					return false
+				}
+			case opSpanID:
+				if len(v) != 0 && len(v) != 8 {
+					return false
+				}
+			case opBytes:
+			case opPacked8:
+				if len(v)%8 != 0 {
+					return false
+				}
+			case opPackedVarint:
+				for len(v) > 0 {
+					n := skipVarint(v)
+					if n < 0 {
+						return false
+					}
+					v = v[n:]
+				}
+			default: // a scalar in a LEN record
+				return false
+			}
+		case protowire.VarintType:
+			if f.op != opVarint && f.op != opPackedVarint {
+				return false
+			}
+			n := skipVarint(b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+		case protowire.Fixed64Type:
+			if (f.op != opFixed64 && f.op != opPacked8) || len(b) < 8 {
+				return false
+			}
+			b = b[8:]
+		case protowire.Fixed32Type:
+			if f.op != opFixed32 || len(b) < 4 {
+				return false
+			}
+			b = b[4:]
+		default: // a group or a reserved wire type for a known field
+			return false
+		}
+	}
+	return true
+}
+
+// fastKeyValue reports whether b is a valid KeyValue of the shape nearly
+// every attribute has: the key (a LEN of under 128 bytes), then the value,
+// an AnyValue holding one string, bool, int, double or bytes, each record
+// once, in field order, with one-byte lengths. It does what message does
+// for that shape, with no loop and no table; false means invalid or
+// another shape, for message to walk.
+func (w *fastWalker) fastKeyValue(b []byte) bool {
+	if len(b) < 4 || b[0] != 0x0a || b[1] >= 0x80 || w.anyDepth >= maxAnyDepth {
+		return false
+	}
+	kl := int(b[1]) + 2
+	// kl+2 ≤ len(b): the key, and the value's tag and length, a one-byte
+	// varint (a longer one could not be compared with len(b) this way).
+	if kl+2 > len(b) || b[kl] != 0x12 || b[kl+1] >= 0x80 || int(b[kl+1]) != len(b)-kl-2 {
+		return false
+	}
+	v := b[kl+2:] // the AnyValue, up to the end of b
+	switch {
+	case len(v) == 0: // an empty AnyValue
+	case len(v) >= 2 && v[0] == 0x0a && v[1] < 0x80 && int(v[1]) == len(v)-2: // string_value
+		if !isUTF8(v[2:]) {
+			return false
+		}
+	case v[0] == 0x10 || v[0] == 0x18: // bool_value, int_value
+		if skipVarint(v[1:]) != len(v)-1 {
+			return false
+		}
+	case v[0] == 0x21: // double_value
+		if len(v) != 9 {
+			return false
+		}
+	case len(v) >= 2 && v[0] == 0x3a && v[1] < 0x80 && int(v[1]) == len(v)-2: // bytes_value
+	default:
+		return false
+	}
+	return isUTF8(b[2:kl])
+}
+
+// skipVarint returns the length of the varint at the start of b, or -1
+// where protowire.ConsumeVarint fails (truncated, or more than 64 bits).
+func skipVarint(b []byte) int {
+	for i := 0; i < len(b) && i < 10; i++ {
+		if b[i] < 0x80 {
+			if i == 9 && b[i] > 1 {
+				return -1
+			}
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// isUTF8 is utf8.Valid, with ASCII, what nearly every string of OTLP is,
+// checked inline: the bytes or-ed together eight at a time (the last eight
+// overlapping), or four, two and one for a string of under eight.
+func isUTF8(v []byte) bool {
+	var acc uint64
+	if n := len(v); n >= 8 {
+		for i := 0; i+8 <= n; i += 8 {
+			acc |= binary.LittleEndian.Uint64(v[i:])
+		}
+		acc |= binary.LittleEndian.Uint64(v[n-8:])
+	} else {
+		p := v
+		if n&4 != 0 {
+			acc = uint64(binary.LittleEndian.Uint32(p))
+			p = p[4:]
+		}
+		if n&2 != 0 {
+			acc |= uint64(binary.LittleEndian.Uint16(p))
+			p = p[2:]
+		}
+		if n&1 != 0 {
+			acc |= uint64(p[0])
+		}
+	}
+	return acc&0x8080808080808080 == 0 || utf8.Valid(v)
 }
 
 var wireTypeNames = [8]string{"varint", "i64", "len", "start group", "end group", "i32", "6", "7"}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -585,5 +587,184 @@ func BenchmarkEnrich(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = e.enrich(dst[:0], sigTraces, in)
+	}
+}
+
+// fastSchemaOf derives fastSchema from schema: what the fast walk must do
+// with each field for walker's checks (walker.message and walker.value).
+func fastSchemaOf(t testing.TB) (tab [numMsgs][fastNums]fastField) {
+	for m := range schema {
+		for _, f := range schema[m].fields {
+			if f.num >= fastNums {
+				t.Fatalf("%s.%s: field number %d ≥ fastNums", schema[m].name, f.name, f.num)
+			}
+			var e fastField
+			switch {
+			case f.kind == fkMessage && f.flags&fItem != 0:
+				e = fastField{opItem, f.msg}
+			case f.kind == fkMessage && f.msg == mKeyValue:
+				e.op = opKeyValue
+			case f.kind == fkMessage && f.msg == mAnyValue:
+				e = fastField{op: opAny}
+			case f.kind == fkMessage:
+				e = fastField{opMessage, f.msg}
+			case f.kind == fkString:
+				e.op = opString
+			case f.kind == fkBytes:
+				e.op = opBytes
+			case f.kind == fkTraceID:
+				e.op = opTraceID
+			case f.kind == fkSpanID:
+				e.op = opSpanID
+			case f.packed() && f.kind == fkUint64:
+				e.op = opPackedVarint
+			case f.packed() && (f.kind == fkFixed64 || f.kind == fkSfixed64 || f.kind == fkDouble):
+				e.op = opPacked8
+			case f.packed():
+				t.Fatalf("%s.%s: no fast op for packed %d", schema[m].name, f.name, f.kind)
+			case f.kind.wireType() == protowire.VarintType:
+				e.op = opVarint
+			case f.kind.wireType() == protowire.Fixed32Type:
+				e.op = opFixed32
+			case f.kind.wireType() == protowire.Fixed64Type:
+				e.op = opFixed64
+			default:
+				t.Fatalf("%s.%s: no fast op for kind %d", schema[m].name, f.name, f.kind)
+			}
+			tab[m][f.num] = e
+		}
+	}
+	return tab
+}
+
+var fastOpNames = [...]string{opUnknown: "opUnknown", opVarint: "opVarint", opFixed32: "opFixed32", opFixed64: "opFixed64",
+	opPacked8: "opPacked8", opPackedVarint: "opPackedVarint", opString: "opString", opBytes: "opBytes",
+	opTraceID: "opTraceID", opSpanID: "opSpanID", opMessage: "opMessage", opItem: "opItem", opAny: "opAny",
+	opKeyValue: "opKeyValue"}
+
+// fastSchemaSource is the Go source of fastSchema's entries for tab.
+func fastSchemaSource(tab [numMsgs][fastNums]fastField) string {
+	var msgNames = map[msgID]string{}
+	for _, n := range strings.Fields(`mTracesRequest mMetricsRequest mLogsRequest mResource mScope mKeyValue mAnyValue
+		mArrayValue mKVList mEntityRef mResourceSpans mScopeSpans mSpan mEvent mLink mStatus mResourceMetrics
+		mScopeMetrics mMetric mGauge mSum mHistogram mExpHistogram mSummary mNumberDP mHistogramDP mExpHistogramDP
+		mBuckets mSummaryDP mQuantile mExemplar mResourceLogs mScopeLogs mLogRecord`) {
+		msgNames[msgID(len(msgNames))] = n
+	}
+	var sb strings.Builder
+	for m := range tab {
+		var entries []string
+		for num, e := range tab[m] {
+			if e.op == opUnknown {
+				continue
+			}
+			s := fmt.Sprintf("%d: {op: %s", num, fastOpNames[e.op])
+			if e.op == opMessage || e.op == opItem {
+				s += ", msg: " + msgNames[e.msg]
+			}
+			entries = append(entries, s+"}")
+		}
+		// A block per message, entries wrapped as gofmt leaves them.
+		fmt.Fprintf(&sb, "\t%s: { // %s\n", msgNames[msgID(m)], schema[m].name)
+		var line []string
+		for i, e := range entries {
+			line = append(line, e)
+			if i == len(entries)-1 || len(strings.Join(line, ", "))+len(entries[i+1]) > 96 {
+				sb.WriteString("\t\t" + strings.Join(line, ", ") + ",\n")
+				line = nil
+			}
+		}
+		sb.WriteString("\t},\n")
+	}
+	return sb.String()
+}
+
+func TestFastSchema(t *testing.T) {
+	if want := fastSchemaOf(t); fastSchema != want {
+		t.Fatalf("fastSchema does not match schema; want:\n%s", fastSchemaSource(want))
+	}
+}
+
+// TestWalkersAgree: walkFast and walker agree on the seed requests, on
+// every one-byte change and truncation of the samples, on every edit of one
+// record of them (eachRecordEdit), and on random structured mutations
+// (FuzzWalkers explores further).
+func TestWalkersAgree(t *testing.T) {
+	seeds := walkerSeeds(t)
+	for _, s := range seeds {
+		checkWalkersAgree(t, s.sig, s.b)
+	}
+	for _, s := range seeds[:len(samples(t))] {
+		b := append([]byte(nil), s.b...)
+		for i := range b {
+			checkWalkersAgree(t, s.sig, b[:i])
+			orig := b[i]
+			for _, v := range []byte{0, 1, 7, 8, 0x0a, 0x7f, 0x80, 0xff, orig ^ 1, orig ^ 2, orig ^ 4, orig ^ 0x80, orig + 1, orig - 1} {
+				b[i] = v
+				checkWalkersAgree(t, s.sig, b)
+			}
+			b[i] = orig
+		}
+	}
+	for _, s := range seeds {
+		eachRecordEdit(s.b, func(b []byte) []byte { return b }, func(b []byte) { checkWalkersAgree(t, s.sig, b) })
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ops := make([]byte, 64)
+	for range 5000 {
+		s := seeds[rng.IntN(len(seeds))]
+		for i := range ops {
+			ops[i] = byte(rng.Uint32())
+		}
+		c := &choices{b: ops[:1+rng.IntN(len(ops))]}
+		b := s.b
+		for c.left() {
+			b = mutate(b, c)
+			checkWalkersAgree(t, s.sig, b)
+		}
+	}
+}
+
+// TestFastKeyValue: fastKeyValue accepts no KeyValue that walker rejects,
+// at any AnyValue depth, whatever byte of the seeds is changed to whatever
+// value, or where they are cut; and it
+// takes the attributes the SDKs send, else it would only cost time.
+func TestFastKeyValue(t *testing.T) {
+	for _, b := range fastKeyValueSeeds() {
+		b = append([]byte(nil), b...)
+		for _, depth := range []int{0, maxAnyDepth - 1, maxAnyDepth} {
+			checkFastKeyValue(t, depth, b)
+			for i := range b {
+				checkFastKeyValue(t, depth, b[:i])
+				orig := b[i]
+				for v := range 256 {
+					b[i] = byte(v)
+					checkFastKeyValue(t, depth, b)
+				}
+				b[i] = orig
+			}
+		}
+	}
+	for _, b := range [][]byte{appendKVString(nil, 1, "http.route", "/orders/{id}"), appendKVInt(nil, 1, "n", -1),
+		appendKVBool(nil, 1, "b", false), appendKVDouble(nil, 1, "d", 0.5), appendKVString(nil, 1, "é", "世界")} {
+		if w := (fastWalker{}); !w.fastKeyValue(b[2:]) {
+			t.Errorf("fastKeyValue(%x) = false; want true", b[2:])
+		}
+	}
+}
+
+// TestIsUTF8: isUTF8 is utf8.Valid, for strings of every length up to 24
+// with a non-ASCII byte (or a valid sequence) at every position.
+func TestIsUTF8(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, seq := range [][]byte{{0x80}, {0xc3}, {0xff}, {0x7f}, {0xc3, 0xa9}, {0xe4, 0xb8, 0x96}, {0xed, 0xa0, 0x80}} {
+				v := bytes.Repeat([]byte("a"), n)
+				copy(v[pos:], seq)
+				if got, want := isUTF8(v), utf8.Valid(v); got != want {
+					t.Errorf("isUTF8(%x) = %v; want %v", v, got, want)
+				}
+			}
+		}
 	}
 }
