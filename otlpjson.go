@@ -603,6 +603,28 @@ func (d *jdec) doubleValue() (float64, bool) {
 	return f, true
 }
 
+// jTag appends the tag of field num with wire type typ: one byte for the
+// field numbers below 16 (all but two of OTLP's), inlined where
+// protowire.AppendTag is a call.
+func jTag(dst []byte, num protowire.Number, typ protowire.Type) []byte {
+	return jVarint(dst, uint64(num)<<3|uint64(typ))
+}
+
+// jVarint appends v as a varint, inlined (protowire.AppendVarint is a call).
+func jVarint(dst []byte, v uint64) []byte {
+	for v >= 0x80 {
+		dst = append(dst, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(dst, byte(v))
+}
+
+// jOpen is openLen with jTag.
+func jOpen(dst []byte, num protowire.Number) ([]byte, int) {
+	dst = append(jTag(dst, num, protowire.BytesType), 0)
+	return dst, len(dst)
+}
+
 // jsonField finds the field of fields named key (lowerCamelCase, else the
 // proto name). Senders write fields in one order, mostly the schema's, so
 // the search starts at hint, the field after the previous key's, and
@@ -626,6 +648,71 @@ func jsonField(fields []fieldDesc, key []byte, hint int) int {
 	return -1
 }
 
+// quickKey matches the key at d.i (after white space) with the JSON names
+// of fields, from hint on and around: a key without escapes that is one of
+// them is consumed and its field's index returned. Else it returns -1 and
+// consumes nothing, for str and jsonField to take the key. The name has no
+// quote, backslash or control character, so a quote right after it ends
+// the key there.
+func (d *jdec) quickKey(fields []fieldDesc, hint int) int {
+	b, i := d.b, d.i
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	rest := b[i+1:]
+	for k, j := 0, hint; k < len(fields); k, j = k+1, j+1 {
+		if j >= len(fields) {
+			j = 0
+		}
+		name := fields[j].json
+		if len(rest) > len(name) && rest[len(name)] == '"' && eqName(rest[:len(name)], name) {
+			d.i = i + 2 + len(name)
+			return j
+		}
+	}
+	return -1
+}
+
+// eqName reports whether b holds the field name s, of the same length.
+// It is runtime.memequal inlined, for short strings: bytes for up to 3,
+// else two overlapping loads of 4 or of 8 bytes and more for longer ones.
+func eqName(b []byte, s string) bool {
+	n := len(s)
+	if len(b) != n {
+		return false
+	}
+	switch {
+	case n >= 8:
+		for k := 0; k < n-8; k += 8 {
+			if binary.LittleEndian.Uint64(b[k:]) != le64(s[k:]) {
+				return false
+			}
+		}
+		return binary.LittleEndian.Uint64(b[n-8:]) == le64(s[n-8:])
+	case n >= 4:
+		return binary.LittleEndian.Uint32(b) == le32(s) && binary.LittleEndian.Uint32(b[n-4:]) == le32(s[n-4:])
+	}
+	for k := 0; k < n; k++ {
+		if b[k] != s[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// le64 and le32 load the first 8 or 4 bytes of s, little-endian: the
+// compiler makes one load of each.
+func le64(s string) uint64 {
+	s = s[:8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint32 {
+	s = s[:4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
 // message transcodes the JSON object at d.i as the content of message m,
 // appending its fields to dst.
 func (d *jdec) message(dst []byte, m msgID) ([]byte, bool) {
@@ -639,21 +726,28 @@ func (d *jdec) message(dst []byte, m msgID) ([]byte, bool) {
 	}
 	hint := 0
 	for {
-		raw, esc, ok := d.str()
-		if !ok {
-			return dst, false
-		}
-		key := raw
-		if esc {
-			if d.key, ok = d.decodeStr(d.key[:0], raw); !ok {
+		var raw []byte
+		fi := d.quickKey(fields, hint)
+		if fi < 0 {
+			var esc, ok bool
+			if raw, esc, ok = d.str(); !ok {
 				return dst, false
 			}
-			key = d.key
+			key := raw
+			if esc {
+				if d.key, ok = d.decodeStr(d.key[:0], raw); !ok {
+					return dst, false
+				}
+				key = d.key
+			}
+			fi = jsonField(fields, key, hint)
 		}
-		if !d.expect(':') {
+		if d.i < len(d.b) && d.b[d.i] == ':' {
+			d.i++
+		} else if !d.expect(':') {
 			return dst, false
 		}
-		fi := jsonField(fields, key, hint)
+		var ok bool
 		c := d.next()
 		switch {
 		case fi < 0:
@@ -702,7 +796,7 @@ func (d *jdec) list(dst []byte, f *fieldDesc) ([]byte, bool) {
 	packed := f.packed()
 	start := 0
 	if packed {
-		dst, start = openLen(dst, f.num)
+		dst, start = jOpen(dst, f.num)
 	}
 	if d.next() == ']' {
 		d.i++
@@ -752,7 +846,7 @@ func (d *jdec) scalar(dst []byte, f *fieldDesc) ([]byte, bool) {
 		return protowire.AppendFixed64(dst, v), ok
 	default: // fkUint64
 		v, ok := d.intValue(f.kind)
-		return protowire.AppendVarint(dst, v), ok
+		return jVarint(dst, v), ok
 	}
 }
 
@@ -771,7 +865,7 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 				return dst, d.fail("AnyValue nested deeper than %d levels", maxAnyDepth)
 			}
 		}
-		dst, start := openLen(dst, f.num)
+		dst, start := jOpen(dst, f.num)
 		dst, ok := d.message(dst, f.msg)
 		if !ok {
 			return dst, false
@@ -788,9 +882,9 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if len(raw) == 0 && !presence {
 			return dst, true
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
+		dst = jTag(dst, f.num, protowire.BytesType)
 		if !esc {
-			return protowire.AppendBytes(dst, raw), true
+			return append(jVarint(dst, uint64(len(raw))), raw...), true
 		}
 		dst, start := append(dst, 0), len(dst)+1
 		dst, ok = d.decodeStr(dst, raw)
@@ -808,8 +902,8 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if len(s)%2 != 0 {
 			return dst, d.valFail("%q is not a hex %s", s, kindNames[f.kind])
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(len(s)/2))
+		dst = jTag(dst, f.num, protowire.BytesType)
+		dst = jVarint(dst, uint64(len(s)/2))
 		n := len(dst)
 		dst = slices.Grow(dst, len(s)/2)[:n+len(s)/2]
 		if _, err := hex.Decode(dst[n:], s); err != nil {
@@ -828,8 +922,8 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if !v && !presence {
 			return dst, true
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
-		return protowire.AppendVarint(dst, protowire.EncodeBool(v)), true
+		dst = jTag(dst, f.num, protowire.VarintType)
+		return jVarint(dst, protowire.EncodeBool(v)), true
 	case fkDouble:
 		v, ok := d.doubleValue()
 		if !ok || math.Float64bits(v) == 0 && !presence {
@@ -848,14 +942,14 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 	}
 	switch f.kind.wireType() {
 	case protowire.Fixed32Type:
-		dst = protowire.AppendTag(dst, f.num, protowire.Fixed32Type)
+		dst = jTag(dst, f.num, protowire.Fixed32Type)
 		return protowire.AppendFixed32(dst, uint32(v)), true
 	case protowire.Fixed64Type:
-		dst = protowire.AppendTag(dst, f.num, protowire.Fixed64Type)
+		dst = jTag(dst, f.num, protowire.Fixed64Type)
 		return protowire.AppendFixed64(dst, v), true
 	}
-	dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
-	return protowire.AppendVarint(dst, v), true
+	dst = jTag(dst, f.num, protowire.VarintType)
+	return jVarint(dst, v), true
 }
 
 // bytesValue appends the bytes field f given in base64.
@@ -878,7 +972,7 @@ func (d *jdec) bytesValue(dst []byte, f *fieldDesc, presence bool) ([]byte, bool
 	if len(s)%4 != 0 {
 		enc = enc.WithPadding(base64.NoPadding)
 	}
-	dst, start := openLen(dst, f.num)
+	dst, start := jOpen(dst, f.num)
 	dst = slices.Grow(dst, enc.DecodedLen(len(s)))
 	n, err := enc.Decode(dst[len(dst):len(dst)+enc.DecodedLen(len(s))], s)
 	if err != nil {
@@ -899,8 +993,8 @@ func (d *jdec) enumName(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) 
 			if n == 0 && !presence {
 				return dst, true
 			}
-			dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
-			return protowire.AppendVarint(dst, uint64(n)), true
+			dst = jTag(dst, f.num, protowire.VarintType)
+			return jVarint(dst, uint64(n)), true
 		}
 	}
 	return dst, true
