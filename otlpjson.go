@@ -100,7 +100,29 @@ func (d *jdec) fail(format string, args ...any) bool { return d.failAt(d.i, form
 // valFail records an error about the value that starts at d.val.
 func (d *jdec) valFail(format string, args ...any) bool { return d.failAt(d.val, format, args...) }
 
-// addPath adds the caller's step to the path of the recorded error.
+// failGot records an error about the next token, which is not the want
+// one. The failures are methods with plain arguments so that the hot
+// functions build no argument lists (smaller frames, less code).
+func (d *jdec) failGot(want string) bool {
+	return d.fail("got %s, want %s", d.what(), want)
+}
+
+// failNot records that the value lit at d.val is not what (a valid, a
+// hex) kind k.
+func (d *jdec) failNot(lit []byte, what string, k fieldKind) bool {
+	return d.valFail("%q is not %s %s", lit, what, kindNames[k])
+}
+
+// failNull records that the value at d.val is a null where kind k is
+// needed.
+func (d *jdec) failNull(k fieldKind) bool {
+	return d.valFail("null is not a valid %s", kindNames[k])
+}
+
+// addPath adds the caller's step to the path of the recorded error. Not
+// inlined: it is only for failures, and would grow the hot functions.
+//
+//go:noinline
 func (d *jdec) addPath(f *fieldDesc, key []byte, idx int32) {
 	d.errPath = append(d.errPath, jpathElem{f: f, key: key, idx: idx})
 }
@@ -174,7 +196,7 @@ func (d *jdec) nextSlow() byte {
 // expect consumes byte c after white space.
 func (d *jdec) expect(c byte) bool {
 	if d.next() != c {
-		return d.fail("got %s, want %q", d.what(), c)
+		return d.failGot(strconv.QuoteRune(rune(c)))
 	}
 	d.i++
 	return true
@@ -215,7 +237,7 @@ const (
 // the string is all ASCII, which needs no UTF-8 check.
 func (d *jdec) str() (raw []byte, esc, ok bool) {
 	if d.next() != '"' {
-		return nil, false, d.fail("got %s, want a string", d.what())
+		return nil, false, d.failGot("a string")
 	}
 	b := d.b
 	start := d.i + 1
@@ -351,7 +373,7 @@ func (d *jdec) number() ([]byte, bool) {
 	d.ws()
 	n := numberLen(d.b[d.i:])
 	if e := d.i + n; n == 0 || e < len(d.b) && (isIdentByte(d.b[e]) || d.b[e] == '.' || d.b[e] == '-' || d.b[e] == '+') {
-		return nil, d.fail("got %s, want a number", d.what())
+		return nil, d.failGot("a number")
 	}
 	lit := d.b[d.i : d.i+n]
 	d.i += n
@@ -550,7 +572,7 @@ func (d *jdec) intValue(k fieldKind) (uint64, bool) {
 		}
 	}
 	if !ok {
-		return 0, d.valFail("%q is not a valid %s", lit, kindNames[k])
+		return 0, d.failNot(lit, "a valid", k)
 	}
 	v := mag
 	if neg {
@@ -591,14 +613,14 @@ func (d *jdec) doubleValue() (float64, bool) {
 			return math.Inf(-1), true
 		}
 		if len(lit) == 0 || numberLen(lit) != len(lit) {
-			return 0, d.valFail("%q is not a valid double", lit)
+			return 0, d.failNot(lit, "a valid", fkDouble)
 		}
 	}
 	// unsafe.String: ParseFloat only reads lit during the call, and the
 	// conversion would otherwise allocate for every double.
 	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
 	if err != nil {
-		return 0, d.valFail("%q is not a valid double", lit)
+		return 0, d.failNot(lit, "a valid", fkDouble)
 	}
 	return f, true
 }
@@ -700,6 +722,12 @@ func eqName(b []byte, s string) bool {
 	return true
 }
 
+// has8 reports whether b starts with the 8 bytes of s (a constant: one
+// load and one comparison).
+func has8(b []byte, s string) bool {
+	return len(b) >= 8 && binary.LittleEndian.Uint64(b) == le64(s)
+}
+
 // le64 and le32 load the first 8 or 4 bytes of s, little-endian: the
 // compiler makes one load of each.
 func le64(s string) uint64 {
@@ -716,7 +744,6 @@ func le32(s string) uint32 {
 // message transcodes the JSON object at d.i as the content of message m,
 // appending its fields to dst.
 func (d *jdec) message(dst []byte, m msgID) ([]byte, bool) {
-	fields := schema[m].fields
 	if !d.expect('{') {
 		return dst, false
 	}
@@ -724,8 +751,26 @@ func (d *jdec) message(dst []byte, m msgID) ([]byte, bool) {
 		d.i++
 		return dst, true
 	}
-	hint := 0
+	return d.members(dst, schema[m].fields, 0, false)
+}
+
+// members transcodes the members of an object up to its '}', from a key
+// or, with after, from the ',' or '}' that follows a member (keyValue
+// reads the first one itself). hint is the field after the last one.
+func (d *jdec) members(dst []byte, fields []fieldDesc, hint int, after bool) ([]byte, bool) {
 	for {
+		if after {
+			switch d.next() {
+			case ',':
+				d.i++
+			case '}':
+				d.i++
+				return dst, true
+			default:
+				return dst, d.failGot("',' or '}'")
+			}
+		}
+		after = true
 		var raw []byte
 		fi := d.quickKey(fields, hint)
 		if fi < 0 {
@@ -763,26 +808,72 @@ func (d *jdec) message(dst []byte, m msgID) ([]byte, bool) {
 			f := &fields[fi]
 			if f.flags&fRepeated != 0 {
 				dst, ok = d.list(dst, f)
-			} else {
-				dst, ok = d.value(dst, f, f.flags&(fOneof|fOptional) != 0)
-				if !ok {
-					d.addPath(f, nil, -1)
-				}
+			} else if dst, ok = d.value(dst, f, f.flags&(fOneof|fOptional) != 0); !ok {
+				d.addPath(f, nil, -1)
 			}
 			if !ok {
 				return dst, false
 			}
 		}
-		switch d.next() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return dst, true
-		default:
-			return dst, d.fail("got %s, want ',' or '}'", d.what())
-		}
 	}
+}
+
+// keyValue transcodes the element at d.i of the KeyValue list f. Most
+// attributes are written {"key":"k","value":{…}}: for those it reads the
+// key and goes to the value without looking fields up; for anything else,
+// or after them, it does what the general path does.
+func (d *jdec) keyValue(dst []byte, f *fieldDesc) ([]byte, bool) {
+	if !has8(d.b[d.i:], `{"key":"`) {
+		return d.value(dst, f, true)
+	}
+	d.val = d.i
+	kvFields := schema[mKeyValue].fields
+	dst, kv := jOpen(dst, f.num)
+	d.i += len(`{"key":`)
+	raw, esc, ok := d.str()
+	if ok {
+		dst, ok = d.appendStr(dst, kvFields[0].num, raw, esc, false)
+	}
+	if !ok {
+		d.addPath(&kvFields[0], nil, -1)
+		return dst, false
+	}
+	hint := 1
+	if rest := d.b[d.i:]; has8(rest, `,"value"`) && len(rest) > 9 && rest[8] == ':' && rest[9] == '{' {
+		d.i += len(`,"value":`)
+		if dst, ok = d.anyValue(dst, &kvFields[1]); !ok {
+			d.addPath(&kvFields[1], nil, -1)
+			return dst, false
+		}
+		hint = 2
+	}
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+	} else if dst, ok = d.members(dst, kvFields, hint, true); !ok {
+		return dst, false
+	}
+	return closeLen(dst, kv), true
+}
+
+// anyValue appends the AnyValue field f with the object at d.i (not
+// null). An AnyValue is a third of the objects of a request.
+func (d *jdec) anyValue(dst []byte, f *fieldDesc) ([]byte, bool) {
+	if d.anyDepth++; d.anyDepth > maxAnyDepth {
+		return dst, d.fail("AnyValue nested deeper than %d levels", maxAnyDepth)
+	}
+	dst, av := jOpen(dst, f.num)
+	var ok bool
+	if d.i+1 < len(d.b) && d.b[d.i] == '{' && d.b[d.i+1] == '"' {
+		d.i++
+		dst, ok = d.members(dst, schema[mAnyValue].fields, 0, false)
+	} else {
+		dst, ok = d.message(dst, mAnyValue)
+	}
+	if !ok {
+		return dst, false
+	}
+	d.anyDepth--
+	return closeLen(dst, av), true
 }
 
 // list transcodes the JSON array of the repeated field f: scalars packed,
@@ -804,9 +895,12 @@ func (d *jdec) list(dst []byte, f *fieldDesc) ([]byte, bool) {
 		for idx := int32(0); ; idx++ {
 			d.ws()
 			var ok bool
-			if packed {
+			switch {
+			case packed:
 				dst, ok = d.scalar(dst, f)
-			} else {
+			case f.kind == fkMessage && f.msg == mKeyValue:
+				dst, ok = d.keyValue(dst, f)
+			default:
 				dst, ok = d.value(dst, f, true)
 			}
 			if !ok {
@@ -820,7 +914,7 @@ func (d *jdec) list(dst []byte, f *fieldDesc) ([]byte, bool) {
 			}
 			if c != ',' {
 				d.addPath(f, nil, idx)
-				return dst, d.fail("got %s, want ',' or ']'", d.what())
+				return dst, d.failGot("',' or ']'")
 			}
 			d.i++
 		}
@@ -856,22 +950,17 @@ func (d *jdec) scalar(dst []byte, f *fieldDesc) ([]byte, bool) {
 func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 	d.val = d.i
 	if d.i < len(d.b) && d.b[d.i] == 'n' && d.literal("null") {
-		return dst, d.valFail("null is not a valid %s", kindNames[f.kind])
+		return dst, d.failNull(f.kind)
 	}
 	switch f.kind {
 	case fkMessage:
 		if f.msg == mAnyValue {
-			if d.anyDepth++; d.anyDepth > maxAnyDepth {
-				return dst, d.fail("AnyValue nested deeper than %d levels", maxAnyDepth)
-			}
+			return d.anyValue(dst, f)
 		}
 		dst, start := jOpen(dst, f.num)
 		dst, ok := d.message(dst, f.msg)
 		if !ok {
 			return dst, false
-		}
-		if f.msg == mAnyValue {
-			d.anyDepth--
 		}
 		return closeLen(dst, start), true
 	case fkString:
@@ -879,16 +968,7 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if !ok {
 			return dst, false
 		}
-		if len(raw) == 0 && !presence {
-			return dst, true
-		}
-		dst = jTag(dst, f.num, protowire.BytesType)
-		if !esc {
-			return append(jVarint(dst, uint64(len(raw))), raw...), true
-		}
-		dst, start := append(dst, 0), len(dst)+1
-		dst, ok = d.decodeStr(dst, raw)
-		return closeLen(dst, start), ok
+		return d.appendStr(dst, f.num, raw, esc, presence)
 	case fkBytes:
 		return d.bytesValue(dst, f, presence)
 	case fkTraceID, fkSpanID:
@@ -900,14 +980,14 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 			return dst, true // an empty id is no id
 		}
 		if len(s)%2 != 0 {
-			return dst, d.valFail("%q is not a hex %s", s, kindNames[f.kind])
+			return dst, d.failNot(s, "a hex", f.kind)
 		}
 		dst = jTag(dst, f.num, protowire.BytesType)
 		dst = jVarint(dst, uint64(len(s)/2))
 		n := len(dst)
 		dst = slices.Grow(dst, len(s)/2)[:n+len(s)/2]
 		if _, err := hex.Decode(dst[n:], s); err != nil {
-			return dst, d.valFail("%q is not a hex %s", s, kindNames[f.kind])
+			return dst, d.failNot(s, "a hex", f.kind)
 		}
 		return dst, true
 	case fkBool:
@@ -917,7 +997,7 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 			v = true
 		case d.literal("false"):
 		default:
-			return dst, d.fail("got %s, want true or false", d.what())
+			return dst, d.failGot("true or false")
 		}
 		if !v && !presence {
 			return dst, true
@@ -950,6 +1030,22 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 	}
 	dst = jTag(dst, f.num, protowire.VarintType)
 	return jVarint(dst, v), true
+}
+
+// appendStr appends string field num with the raw content of a JSON
+// string (esc: it has escapes to decode); the empty string only with
+// presence.
+func (d *jdec) appendStr(dst []byte, num protowire.Number, raw []byte, esc, presence bool) ([]byte, bool) {
+	if len(raw) == 0 && !presence {
+		return dst, true
+	}
+	dst = jTag(dst, num, protowire.BytesType)
+	if !esc {
+		return append(jVarint(dst, uint64(len(raw))), raw...), true
+	}
+	dst, start := append(dst, 0), len(dst)+1
+	dst, ok := d.decodeStr(dst, raw)
+	return closeLen(dst, start), ok
 }
 
 // bytesValue appends the bytes field f given in base64.
@@ -1041,14 +1137,14 @@ func (d *jdec) skipValue(depth int) bool {
 				d.i++
 				return true
 			default:
-				return d.fail("got %s, want ',' or %q", d.what(), end)
+				return d.failGot("',' or " + strconv.QuoteRune(rune(end)))
 			}
 		}
 	case c == 't' || c == 'f' || c == 'n':
 		if d.literal("true") || d.literal("false") || d.literal("null") {
 			return true
 		}
-		return d.fail("got %s, want a value", d.what())
+		return d.failGot("a value")
 	default:
 		_, ok := d.number()
 		return ok
