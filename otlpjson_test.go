@@ -19,6 +19,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"otel-lambda-extension/internal/otlpsink"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/otlp (samples and golden files)")
@@ -537,3 +538,21 @@ func BenchmarkProtoToJSON(b *testing.B) {
 
 func metricspbTemporalityNames() map[int32]string { return metricspb.AggregationTemporality_name }
 func logspbSeverityNames() map[int32]string       { return logspb.SeverityNumber_name }
+
+// BenchmarkJSONToProtoSorted transcodes the 512-span request as
+// tools/otlpload sends it (otlpsink.MarshalJSON: protojson re-encoded by
+// encoding/json, so keys in alphabetical order, not the schema's).
+func BenchmarkJSONToProtoSorted(b *testing.B) {
+	js, err := otlpsink.MarshalJSON(sampleTraces(512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(js)))
+	b.ReportAllocs()
+	var dst []byte
+	for b.Loop() {
+		if dst, err = jsonToProto(sigTraces, dst[:0], js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
