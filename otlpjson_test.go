@@ -19,6 +19,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"otel-lambda-extension/internal/otlpsink"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/otlp (samples and golden files)")
@@ -240,29 +241,44 @@ func TestJSONGolden(t *testing.T) {
 	}
 }
 
-func TestJSONToProtoValid(t *testing.T) {
-	tests := []struct {
-		name string
-		sig  signal
-		js   string
-	}{
-		{"empty", sigTraces, `{}`},
-		{"empty list", sigTraces, ` {"resourceSpans": [] } `},
-		{"null everywhere", sigTraces, `{"resourceSpans":[{"resource":null,"scopeSpans":[{"scope":null,"spans":[{"traceId":null,"name":null,"kind":null,"attributes":null,"status":null}]}]}]}`},
-		{"snake case", sigTraces, `{"resource_spans":[{"scope_spans":[{"spans":[{"trace_id":"0102030405060708090a0b0c0d0e0f10","span_id":"0102030405060708","parent_span_id":"AABBCCDDEEFF0011","start_time_unix_nano":"5","end_time_unix_nano":6,"dropped_attributes_count":1,"trace_state":"x=y"}]}]}]}`},
-		{"enum names", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR"}},{"kind":"SPAN_KIND_UNSPECIFIED"},{"kind":"NOT_A_KIND"},{"kind":-1}]}]}]}`},
-		{"ints as strings and exponents", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"aggregationTemporality":"AGGREGATION_TEMPORALITY_DELTA","isMonotonic":true,"dataPoints":[{"asInt":"-9223372036854775808","timeUnixNano":"18446744073709551615","flags":"1"},{"asInt":1e3},{"asInt":"1.50e1","startTimeUnixNano":10e-1},{"asInt":-0}]}}]}]}]}`},
-		{"doubles", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[{"asDouble":"NaN"},{"asDouble":"Infinity"},{"asDouble":"-Infinity"},{"asDouble":"1.5"},{"asDouble":-0},{"asDouble":0},{"asDouble":1e-320},{"asDouble":5E+2}]}}]}]}]}`},
-		{"histogram", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"histogram":{"aggregationTemporality":2,"dataPoints":[{"count":"3","sum":0,"bucketCounts":["1",2,"0"],"explicitBounds":[1,"2.5"],"min":0,"max":-1.5,"exemplars":[{"asInt":"4","traceId":"0102030405060708090A0B0C0D0E0F10","spanId":"0102030405060708","filteredAttributes":[{"key":"a","value":{}}]}]},{"bucketCounts":[],"explicitBounds":[]}]}}]}]}]}`},
-		{"exp histogram and summary", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"exponentialHistogram":{"dataPoints":[{"scale":-4,"zeroCount":"2","positive":{"offset":-3,"bucketCounts":["1","18446744073709551615"]},"negative":{},"zeroThreshold":1e-9}]},"metadata":[{"key":"m","value":{"boolValue":false}}]},{"summary":{"dataPoints":[{"count":"2","sum":3.5,"quantileValues":[{"quantile":0.5,"value":1},{}]}]}}]}]}]}`},
-		{"every any value", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":""}},{"body":{"boolValue":false}},{"body":{"intValue":"0"}},{"body":{"doubleValue":0}},{"body":{"bytesValue":""}},{"body":{"bytesValue":"AQID"}},{"body":{"bytesValue":"-_8"}},{"body":{"bytesValue":"AQ=="}},{"body":{"arrayValue":{}}},{"body":{"kvlistValue":{"values":[{"key":"k"}]}}},{"body":{}},{"body":{"stringValueStrindex":3}},{"severityNumber":"SEVERITY_NUMBER_INFO","severityText":"INFO","eventName":"e","traceId":"","spanId":"","flags":1,"observedTimeUnixNano":"7"}]}]}]}`},
-		{"escapes", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00\u0000"}},{"body":{"string\u0056alue":"escaped key"}}]}]}]}`},
-		{"unknown fields", sigLogs, `{"resourceLogs":[{"unknown":{"a":[1,2,{"b":null}],"c":"\u00e9"},"scopeLogs":[{"logRecords":[{"newField":true,"body":{"stringValue":"x","future":[]}}]}]}],"other":1}`},
-		{"resource and entity refs", sigLogs, `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}],"droppedAttributesCount":2,"entityRefs":[{"schemaUrl":"u","type":"service","idKeys":["service.name"],"descriptionKeys":["a","b"]}]},"schemaUrl":"s","scopeLogs":[{"scope":{"name":"n","version":"v","attributes":[],"droppedAttributesCount":1}}]}]}`},
-		{"links and events", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"events":[{"timeUnixNano":"1","name":"e","attributes":[{"key":"k","value":{"intValue":5}}],"droppedAttributesCount":1}],"droppedEventsCount":2,"links":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","traceState":"t","attributes":[],"droppedAttributesCount":3,"flags":256}],"droppedLinksCount":4,"flags":4294967295}]}]}]}`},
-		{"duplicate oneof member", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a","stringValue":"b"}}]}]}]}`},
+// jsonCase is one OTLP/JSON input of the table tests, and for an input
+// jsonToProto rejects, a part of the error it gives.
+type jsonCase struct {
+	name string
+	sig  signal
+	js   string
+	want string
+}
+
+// jsonValidCases are inputs jsonToProto accepts, each checked against
+// protojson.
+func jsonValidCases() []jsonCase {
+	return []jsonCase{
+		{"empty", sigTraces, `{}`, ""},
+		{"empty list", sigTraces, ` {"resourceSpans": [] } `, ""},
+		{"null everywhere", sigTraces, `{"resourceSpans":[{"resource":null,"scopeSpans":[{"scope":null,"spans":[{"traceId":null,"name":null,"kind":null,"attributes":null,"status":null}]}]}]}`, ""},
+		{"snake case", sigTraces, `{"resource_spans":[{"scope_spans":[{"spans":[{"trace_id":"0102030405060708090a0b0c0d0e0f10","span_id":"0102030405060708","parent_span_id":"AABBCCDDEEFF0011","start_time_unix_nano":"5","end_time_unix_nano":6,"dropped_attributes_count":1,"trace_state":"x=y"}]}]}]}`, ""},
+		{"enum names", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR"}},{"kind":"SPAN_KIND_UNSPECIFIED"},{"kind":"NOT_A_KIND"},{"kind":-1}]}]}]}`, ""},
+		{"ints as strings and exponents", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"aggregationTemporality":"AGGREGATION_TEMPORALITY_DELTA","isMonotonic":true,"dataPoints":[{"asInt":"-9223372036854775808","timeUnixNano":"18446744073709551615","flags":"1"},{"asInt":1e3},{"asInt":"1.50e1","startTimeUnixNano":10e-1},{"asInt":-0}]}}]}]}]}`, ""},
+		{"doubles", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[{"asDouble":"NaN"},{"asDouble":"Infinity"},{"asDouble":"-Infinity"},{"asDouble":"1.5"},{"asDouble":-0},{"asDouble":0},{"asDouble":1e-320},{"asDouble":5E+2}]}}]}]}]}`, ""},
+		{"histogram", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"histogram":{"aggregationTemporality":2,"dataPoints":[{"count":"3","sum":0,"bucketCounts":["1",2,"0"],"explicitBounds":[1,"2.5"],"min":0,"max":-1.5,"exemplars":[{"asInt":"4","traceId":"0102030405060708090A0B0C0D0E0F10","spanId":"0102030405060708","filteredAttributes":[{"key":"a","value":{}}]}]},{"bucketCounts":[],"explicitBounds":[]}]}}]}]}]}`, ""},
+		{"exp histogram and summary", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"exponentialHistogram":{"dataPoints":[{"scale":-4,"zeroCount":"2","positive":{"offset":-3,"bucketCounts":["1","18446744073709551615"]},"negative":{},"zeroThreshold":1e-9}]},"metadata":[{"key":"m","value":{"boolValue":false}}]},{"summary":{"dataPoints":[{"count":"2","sum":3.5,"quantileValues":[{"quantile":0.5,"value":1},{}]}]}}]}]}]}`, ""},
+		{"every any value", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":""}},{"body":{"boolValue":false}},{"body":{"intValue":"0"}},{"body":{"doubleValue":0}},{"body":{"bytesValue":""}},{"body":{"bytesValue":"AQID"}},{"body":{"bytesValue":"-_8"}},{"body":{"bytesValue":"AQ=="}},{"body":{"arrayValue":{}}},{"body":{"kvlistValue":{"values":[{"key":"k"}]}}},{"body":{}},{"body":{"stringValueStrindex":3}},{"severityNumber":"SEVERITY_NUMBER_INFO","severityText":"INFO","eventName":"e","traceId":"","spanId":"","flags":1,"observedTimeUnixNano":"7"}]}]}]}`, ""},
+		{"escapes", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00\u0000"}},{"body":{"string\u0056alue":"escaped key"}}]}]}]}`, ""},
+		{"unknown fields", sigLogs, `{"resourceLogs":[{"unknown":{"a":[1,2,{"b":null}],"c":"\u00e9"},"scopeLogs":[{"logRecords":[{"newField":true,"body":{"stringValue":"x","future":[]}}]}]}],"other":1}`, ""},
+		{"resource and entity refs", sigLogs, `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}],"droppedAttributesCount":2,"entityRefs":[{"schemaUrl":"u","type":"service","idKeys":["service.name"],"descriptionKeys":["a","b"]}]},"schemaUrl":"s","scopeLogs":[{"scope":{"name":"n","version":"v","attributes":[],"droppedAttributesCount":1}}]}]}`, ""},
+		{"links and events", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"events":[{"timeUnixNano":"1","name":"e","attributes":[{"key":"k","value":{"intValue":5}}],"droppedAttributesCount":1}],"droppedEventsCount":2,"links":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","traceState":"t","attributes":[],"droppedAttributesCount":3,"flags":256}],"droppedLinksCount":4,"flags":4294967295}]}]}]}`, ""},
+		{"duplicate oneof member", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a","stringValue":"b"}}]}]}]}`, ""},
+		{"attributes written every way", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"\u0041b","value":{"intValue":"1"}},{"key":"","value":{}},{"key":"n","value":null},{"key":"m","value":{"stringValue":null,"intValue":"1"}},{"key":"u","value":{"unknown":[1],"boolValue":true}},{"key":"s" , "value" : { "doubleValue" : 1.5 } },{"value":{"stringValue":"v"},"key":"first"},{"key":"k","value":{"kvlistValue":{"values":[{"key":"in","value":{"arrayValue":{"values":[{"stringValue":"deep"},{"kvlistValue":{}}]}}}]}}},{"key":"snake","value":{"string_value":"y"}},{"key":"k2","value":{"bytesValue":"AQID"},"key_strindex":3},{"key":"e","value":{"stringValue":""}},{}]}}]}`, ""},
+		{"attributes with repeated keys", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"x"},"key":"b"},{"key":"two","value":{"stringValue":"x","boolValue":false}},{"key":"v","value":{"intValue":"1"},"value":{"stringValue":"2"}}]}}]}`, ""},
+		{"plain integers at the limits", sigMetrics, `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"gauge":{"dataPoints":[{"asInt":"9223372036854775807","timeUnixNano":18446744073709551615,"startTimeUnixNano":"0","flags":4294967295},{"asInt":9223372036854775807,"timeUnixNano":"9999999999999999999"},{"asDouble":9007199254740993},{"asDouble":"9007199254740992"},{"asDouble":12345678901234567890123},{"asInt":0}]}},{"exponentialHistogram":{"dataPoints":[{"scale":"2147483647","positive":{"offset":2147483647,"bucketCounts":[0,"18446744073709551615",1e1]},"negative":{"offset":"-2147483648"}}]}}]}]}]}`, ""},
+		{"keys in any order", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":1,"name":"n","kind":2,"traceId":"0102030405060708090a0b0c0d0e0f10","status":{"code":1,"message":"m"},"span_id":"0102030405060708","attributes":[{"value":{"intValue":"1"},"key":"k"}],"startTimeUnixNano":"1"}],"scope":{"version":"v","name":"s"}}],"resource":{"droppedAttributesCount":1,"attributes":[]}}]}`, ""},
+		{"strings of every length", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}},{"body":{"stringValue":"abcdefg"}},{"body":{"stringValue":"abcdefgh"}},{"body":{"stringValue":"abcdefghi"}},{"body":{"stringValue":"abcdefghijklmnop\"q"}},{"body":{"stringValue":"héllo wörld, ünïcödé 世界 and then plain ASCII for a while"}},{"body":{"stringValue":"\u4e16\u754c and 世界 after an escape"}},{"eventName":"0123456789abcdef0123456789abcdef","severityText":"~~~~~~~~\u007f\u0080"}]}]}]}`, ""},
 	}
-	for _, tt := range tests {
+}
+
+func TestJSONToProtoValid(t *testing.T) {
+	for _, tt := range jsonValidCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := jsonToProto(tt.sig, []byte("prefix"), []byte(tt.js))
 			if err != nil {
@@ -276,14 +292,10 @@ func TestJSONToProtoValid(t *testing.T) {
 	}
 }
 
-func TestJSONToProtoErrors(t *testing.T) {
+// jsonErrorCases are inputs jsonToProto rejects, with a part of the error.
+func jsonErrorCases() []jsonCase {
 	deep := strings.Repeat(`{"arrayValue":{"values":[`, maxAnyDepth) + `{}` + strings.Repeat(`]}}`, maxAnyDepth)
-	tests := []struct {
-		name string
-		sig  signal
-		js   string
-		want string
-	}{
+	return []jsonCase{
 		{"empty input", sigTraces, ``, "bad data: json: at byte 0: got end of input, want '{'"},
 		{"top-level null", sigTraces, `null`, "want '{'"},
 		{"trailing garbage", sigTraces, `{} x`, "at byte 3: unexpected 'x' after the request"},
@@ -308,10 +320,29 @@ func TestJSONToProtoErrors(t *testing.T) {
 		{"leading zero", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":01}]}]}]}`, "want a number"},
 		{"bad literal in unknown", sigTraces, `{"x":tru}`, `"x": at byte 5: got 't', want a value`},
 		{"unterminated", sigTraces, `{"resourceSpans":[{"schemaUrl":"abc`, "unterminated string"},
+		{"int64 overflow in plain digits", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":"9223372036854775808"}}]}]}]}`, `body.intValue: at byte 66: "9223372036854775808" is not a valid int64`},
+		{"enum overflow", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":2147483648}]}]}]}`, `spans[0].kind: at byte 51: "2147483648" is not a valid enum`},
+		{"uint32 overflow in a string", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":"4294967296"}]}]}]}`, `spans[0].flags: at byte 52: "4294967296" is not a valid fixed32`},
+		{"leading zero in a string", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"007"}]}]}]}`, `"007" is not a valid fixed64`},
+		{"digits then junk", sigTraces, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":12ab}]}]}]}`, `want a number`},
+		{"control character after 8 bytes", sigLogs, "{\"resourceLogs\":[{\"schemaUrl\":\"abcdefghijk\tl\"}]}", "at byte 42: control character '\\t' in string"},
+		{"invalid utf8 after ascii", sigLogs, "{\"resourceLogs\":[{\"schemaUrl\":\"abcdefghijk\xc3(mnopqrstuvwxyz\"}]}", "resourceLogs[0].schemaUrl: at byte 59: invalid UTF-8 in string"},
+		{"unterminated escape", sigLogs, `{"resourceLogs":[{"schemaUrl":"abcdefgh\`, "unterminated string"},
+		{"error in a later list element", sigTraces, `{"resourceSpans":[{},{"scopeSpans":[{"spans":[{},{},{"attributes":[{"key":"a","value":{"arrayValue":{"values":[{},{"intValue":"x"}]}}}]}]}]}]}`, `resourceSpans[1].scopeSpans[0].spans[2].attributes[0].value.arrayValue.values[1].intValue: at byte 126: "x" is not a valid int64`},
+		{"error in an unknown field", sigTraces, `{"resourceSpans":[{"extra":{"a":[1,"\x"]}}]}`, `resourceSpans[0]."extra": at byte 39: bad escape \x in string`},
+		{"key not a string", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":1}]}}]}`, `resourceSpans[0].resource.attributes[0].key: at byte 52: got '1', want a string`},
+		{"bad key", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"\ud800","value":{}}]}}]}`, `resourceSpans[0].resource.attributes[0].key: at byte 60: invalid surrogate escape in string`},
+		{"bad attribute value", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"x"}},{"key":"a","value":{"intValue":"x"}}]}}]}`, `resourceSpans[0].resource.attributes[1].value.intValue: at byte 116: "x" is not a valid int64`},
+		{"bad after attribute value", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"x"}x]}}]}`, `resourceSpans[0].resource.attributes[0]: at byte 83: got 'x', want ',' or '}'`},
+		{"bad after attribute", sigTraces, `{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"x"}}x]}}]}`, `resourceSpans[0].resource.attributes[0]: at byte 84: got 'x', want ',' or ']'`},
+		{"kvlist too deep", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` + strings.Repeat(`{"kvlistValue":{"values":[{"key":"k","value":`, maxAnyDepth) + `{}` + strings.Repeat(`}]}}`, maxAnyDepth) + `}]}]}]}`, "AnyValue nested deeper than 32 levels"},
 		{"too deep", sigLogs, `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` + deep + `}]}]}]}`, "AnyValue nested deeper than 32 levels"},
 		{"unknown too deep", sigTraces, `{"x":` + strings.Repeat("[", maxJSONDepth+2) + strings.Repeat("]", maxJSONDepth+2) + `}`, "nested deeper than 10000 levels"},
 	}
-	for _, tt := range tests {
+}
+
+func TestJSONToProtoErrors(t *testing.T) {
+	for _, tt := range jsonErrorCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := jsonToProto(tt.sig, []byte("prefix"), []byte(tt.js))
 			if err == nil || !errors.Is(err, errBadData) || !strings.Contains(err.Error(), tt.want) {
@@ -507,3 +538,21 @@ func BenchmarkProtoToJSON(b *testing.B) {
 
 func metricspbTemporalityNames() map[int32]string { return metricspb.AggregationTemporality_name }
 func logspbSeverityNames() map[int32]string       { return logspb.SeverityNumber_name }
+
+// BenchmarkJSONToProtoSorted transcodes the 512-span request as
+// tools/otlpload sends it (otlpsink.MarshalJSON: protojson re-encoded by
+// encoding/json, so keys in alphabetical order, not the schema's).
+func BenchmarkJSONToProtoSorted(b *testing.B) {
+	js, err := otlpsink.MarshalJSON(sampleTraces(512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(js)))
+	b.ReportAllocs()
+	var dst []byte
+	for b.Loop() {
+		if dst, err = jsonToProto(sigTraces, dst[:0], js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
