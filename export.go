@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -49,13 +50,99 @@ var gzipWriters = sync.Pool{New: func() any {
 
 // appendGzip appends the gzip compression of src to dst.
 func appendGzip(dst, src []byte) []byte {
-	buf := bytes.NewBuffer(dst)
+	return appendGzipParts(dst, [][]byte{src})
+}
+
+// appendGzipParts appends the gzip compression of parts, back to back, to
+// dst: a batch is compressed straight from its chunks, never concatenated
+// first. The output is the same as compressing the concatenation.
+func appendGzipParts(dst []byte, parts [][]byte) []byte {
+	out := &appendWriter{b: dst}
 	w := gzipWriters.Get().(*gzip.Writer)
-	w.Reset(buf)
-	w.Write(src) // a bytes.Buffer never fails; Close reports the rest
+	w.Reset(out)
+	for _, p := range parts {
+		w.Write(p) // appendWriter never fails; Close reports the rest
+	}
 	w.Close()
+	w.Reset(io.Discard) // the pooled writer must not keep dst alive
 	gzipWriters.Put(w)
-	return buf.Bytes()
+	return out.b
+}
+
+// appendWriter is an io.Writer appending to a slice the caller reuses.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// reqBody is an export request's body: its parts back to back (a batch's
+// chunks, or a target's scratch buffer) and their total length. It is
+// valid until the batch is released and the target encodes the next one.
+type reqBody struct {
+	parts [][]byte
+	n     int64
+}
+
+// reader returns a fresh reader of the body; each attempt (and net/http's
+// replay on a new connection, GetBody) reads it from the start.
+func (b reqBody) reader() io.ReadCloser {
+	if b.n == 0 {
+		return http.NoBody
+	}
+	return io.NopCloser(&partsReader{parts: b.parts})
+}
+
+// partsReader reads byte slices back to back without copying them into
+// one. It never changes the slices, so several readers may share them.
+type partsReader struct {
+	parts  [][]byte
+	i, off int // the next byte is parts[i][off]
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && r.i < len(r.parts) {
+		c := copy(p[n:], r.parts[r.i][r.off:])
+		n += c
+		r.off += c
+		if r.off == len(r.parts[r.i]) {
+			r.i, r.off = r.i+1, 0
+		}
+	}
+	if n == 0 && len(p) > 0 && r.i >= len(r.parts) {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest of the parts to w one by one; io.Copy (net/http
+// sending the body) uses it, so the chunks go to the connection as they are.
+func (r *partsReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for ; r.i < len(r.parts); r.i, r.off = r.i+1, 0 {
+		n, err := w.Write(r.parts[r.i][r.off:])
+		total += int64(n)
+		if err != nil {
+			r.off += n
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// newPost returns a POST of body to url that net/http can replay on a new
+// connection (GetBody), with the Content-Length set.
+func newPost(ctx context.Context, url string, body reqBody) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = body.n
+	req.Body = body.reader()
+	req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	return req, nil
 }
 
 // userAgent is what every export request says it is (otlp.md 8.3: exporters
@@ -102,8 +189,13 @@ type target struct {
 	name        string   // endpoint for logs, credentials redacted
 	grpcHeaders []header // configured headers plus User-Agent
 
-	notBefore    time.Time // a server's Retry-After that outlived the last flush
-	js, gz, resp []byte
+	notBefore time.Time // a server's Retry-After that outlived the last flush
+	// Scratch reused across batches: the request in one piece (JSON
+	// transcoding only), its JSON, the compressed body, the answer, the
+	// body's parts and a gRPC frame header.
+	cat, js, gz, resp []byte
+	parts             [][]byte
+	frameHdr          [grpcHeaderLen]byte
 }
 
 // exporter sends batches from the ring to the configured OTLP backends.
@@ -364,14 +456,14 @@ func (e *exporter) flushSignal(ctx context.Context, t *target, maxSeq uint64) (r
 			rejected = min(max(rejected, 0), int64(b.items))
 			res.batches++
 			res.records += b.items
-			res.bytes += int64(len(b.data))
+			res.bytes += int64(b.size)
 			res.dropped += int(rejected)
-			st.exported.add(b.items-int(rejected), len(b.data))
+			st.exported.add(b.items-int(rejected), b.size)
 			st.dropped.add(int(rejected), 0)
 			e.ring.release(b)
 		case dropped:
 			res.dropped += b.items
-			st.dropped.add(b.items, len(b.data))
+			st.dropped.add(b.items, b.size)
 			e.ring.release(b)
 		case requeued:
 			res.requeued += b.items
@@ -416,7 +508,7 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 			// duplicate, so count it as a retry and say so.
 			if r.wrote {
 				st.retries.Add(1)
-				st.retried.add(b.items, len(b.data))
+				st.retried.add(b.items, b.size)
 				e.lg.warnf("%s export to %s: the flush deadline passed after the request was sent; %d records are kept and sent again, and may arrive twice",
 					t.sig, t.name, b.items)
 			}
@@ -429,7 +521,7 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 			e.lg.debugf("%s export to %s: reused connection failed (%v); retrying on a new one", t.sig, t.name, r.err)
 			res.retries++
 			st.retries.Add(1)
-			st.retried.add(b.items, len(b.data))
+			st.retried.add(b.items, b.size)
 			continue
 		}
 		if !t.retryable(r) {
@@ -465,28 +557,66 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 		retries++
 		res.retries++
 		st.retries.Add(1)
-		st.retried.add(b.items, len(b.data))
+		st.retried.add(b.items, b.size)
 	}
 }
 
-// encode returns the request body of a batch for its target: transcoded to
-// JSON for http/json, gzipped for OTLP/HTTP with gzip (grpc.go compresses
-// its own messages). The result lives in the target's scratch buffers.
-func (e *exporter) encode(t *target, b *batch) ([]byte, error) {
-	body := b.data
-	if t.json {
-		var err error
-		t.js, err = protoToJSON(t.sig, t.js[:0], body)
-		if err != nil {
-			return nil, fmt.Errorf("encode OTLP/JSON: %w", err)
+// encode returns the request body of a batch for its target: the chunks
+// themselves for OTLP/HTTP protobuf without compression; gzipped straight
+// from the chunks with gzip; in a gRPC frame for gRPC; transcoded to JSON
+// for http/json. The parts live in the batch and the target's scratch
+// buffers.
+func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
+	parts := t.parts[:0]
+	switch {
+	case t.json:
+		pb := b.data
+		switch len(b.chunks) {
+		case 0:
+		case 1:
+			pb = b.chunks[0].data
+		default:
+			t.cat = b.appendTo(t.cat[:0])
+			pb = t.cat
 		}
-		body = t.js
+		var err error
+		t.js, err = protoToJSON(t.sig, t.js[:0], pb)
+		if err != nil {
+			return reqBody{}, fmt.Errorf("encode OTLP/JSON: %w", err)
+		}
+		if t.gzip {
+			t.gz = appendGzip(t.gz[:0], t.js)
+			parts = append(parts, t.gz)
+		} else {
+			parts = append(parts, t.js)
+		}
+	case t.grpc && t.gzip:
+		// One length-prefixed message, compressed flag set (grpc.go).
+		t.gz = append(t.gz[:0], 1, 0, 0, 0, 0)
+		t.gz = appendGzipParts(t.gz, b.appendParts(parts))
+		binary.BigEndian.PutUint32(t.gz[1:grpcHeaderLen], uint32(len(t.gz)-grpcHeaderLen))
+		parts = append(parts[:0], t.gz)
+	case t.grpc:
+		parts = b.appendParts(append(parts, t.frameHdr[:]))
+		var n int
+		for _, p := range parts[1:] {
+			n += len(p)
+		}
+		t.frameHdr[0] = 0
+		binary.BigEndian.PutUint32(t.frameHdr[1:], uint32(n))
+	case t.gzip:
+		t.gz = appendGzipParts(t.gz[:0], b.appendParts(parts))
+		parts = append(parts[:0], t.gz)
+	default:
+		parts = b.appendParts(parts)
 	}
-	if t.gzip && !t.grpc {
-		t.gz = appendGzip(t.gz[:0], body)
-		body = t.gz
+	clear(parts[len(parts):cap(parts)]) // no stale references to released chunks
+	t.parts = parts
+	var n int64
+	for _, p := range parts {
+		n += int64(len(p))
 	}
-	return body, nil
+	return reqBody{parts: parts, n: n}, nil
 }
 
 // attempt makes one request and reports whether it went over a reused
@@ -521,7 +651,7 @@ func nextRetry(ctx context.Context, cfg *Config, hint time.Duration, retries int
 }
 
 // (kept-alive) connection.
-func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendResult, bool) {
+func (e *exporter) attempt(ctx context.Context, t *target, body reqBody) (sendResult, bool) {
 	if t.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.cfg.Timeout)
@@ -534,7 +664,7 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 	})
 	var r sendResult
 	if t.grpc {
-		r = grpcSend(ctx, t.client, t.cfg.Endpoint, t.sig, body, t.gzip, t.grpcHeaders)
+		r = grpcPost(ctx, t.client, t.cfg.Endpoint, t.sig, body, t.gzip, t.grpcHeaders)
 	} else {
 		r = e.attemptHTTP(ctx, t, body)
 	}
@@ -544,8 +674,8 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 
 // attemptHTTP POSTs body once to an OTLP/HTTP endpoint and interprets the
 // answer (otlp.md 2.2).
-func (e *exporter) attemptHTTP(ctx context.Context, t *target, body []byte) sendResult {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.Endpoint, bytes.NewReader(body))
+func (e *exporter) attemptHTTP(ctx context.Context, t *target, body reqBody) sendResult {
+	req, err := newPost(ctx, t.cfg.Endpoint, body)
 	if err != nil {
 		return sendResult{err: fmt.Errorf("export %s: %w", t.sig, err)}
 	}
