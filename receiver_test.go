@@ -260,11 +260,17 @@ func TestGunzipBombAllocationBounded(t *testing.T) {
 	}
 }
 
+// raceEnabled is set by race_test.go when the race detector is on.
+var raceEnabled bool
+
 // TestReceiverGunzipReuses: the pooled gzip reader and a warm destination
 // make decompression allocate a fraction of a fresh reader's 45 KB (what is
 // left is compress/flate's Huffman links, a few bytes per block).
 // Not parallel: it reads the process's allocation counter.
 func TestReceiverGunzipReuses(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop what is put back")
+	}
 	body := gz(t, mustMarshal(t, sampleTraces(64)))
 	rc := newReceiver(1<<20, newEnricher(nil), func(signal, []byte, int) {}, newLogger(io.Discard, levelError))
 	dst, err := rc.gunzip(nil, body)
@@ -309,6 +315,25 @@ func TestReceiverIngestCopies(t *testing.T) {
 	for i, c := range b.chunks {
 		if !bytes.Equal(c.data, want[i]) {
 			t.Errorf("chunk %d differs from request %d enriched", i, i)
+		}
+	}
+}
+
+// TestEnrichedMax: the bound holds for requests with several resources,
+// with and without the attributes, so enrich never grows its buffer.
+func TestEnrichedMax(t *testing.T) {
+	t.Parallel()
+	en := newEnricher(testAttrs())
+	withSome := mustMarshal(t, testSpans("a", 3))
+	several := append(append(bytes.Clone(withSome), withSome...), mustMarshal(t, sampleTraces(5))...)
+	for _, pb := range [][]byte{nil, withSome, several, mustMarshal(t, sampleTraces(64))} {
+		max := enrichedMax(en, pb)
+		got := en.enrich(make([]byte, 0, max), sigTraces, pb)
+		if len(got) > max || cap(got) != max {
+			t.Errorf("%d-byte request enriched to %d bytes (capacity %d); want at most the bound %d, in place", len(pb), len(got), cap(got), max)
+		}
+		if len(pb) > 0 && len(got) <= len(pb) {
+			t.Errorf("%d-byte request not enriched: the test proves nothing", len(pb))
 		}
 	}
 }
