@@ -57,16 +57,39 @@ func appendGzip(dst, src []byte) []byte {
 // dst: a batch is compressed straight from its chunks, never concatenated
 // first. The output is the same as compressing the concatenation.
 func appendGzipParts(dst []byte, parts [][]byte) []byte {
-	out := &appendWriter{b: dst}
 	w := gzipWriters.Get().(*gzip.Writer)
+	dst = gzipWith(w, dst, parts)
+	gzipWriters.Put(w)
+	return dst
+}
+
+// gzipWith appends the gzip compression of parts to dst with w, and leaves
+// w holding no reference to dst.
+func gzipWith(w *gzip.Writer, dst []byte, parts [][]byte) []byte {
+	out := &appendWriter{b: dst}
 	w.Reset(out)
 	for _, p := range parts {
 		w.Write(p) // appendWriter never fails; Close reports the rest
 	}
 	w.Close()
-	w.Reset(io.Discard) // the pooled writer must not keep dst alive
-	gzipWriters.Put(w)
+	w.Reset(io.Discard)
 	return out.b
+}
+
+// gzip is appendGzipParts with the exporter's own writer (see zw).
+func (e *exporter) gzip(dst []byte, parts [][]byte) []byte {
+	var w *gzip.Writer
+	select {
+	case w = <-e.zw:
+	default:
+		w, _ = gzip.NewWriterLevel(nil, gzipLevel)
+	}
+	dst = gzipWith(w, dst, parts)
+	select {
+	case e.zw <- w:
+	default: // another signal's flush kept its writer: let this one go
+	}
+	return dst
 }
 
 // appendWriter is an io.Writer appending to a slice the caller reuses.
@@ -86,10 +109,18 @@ type reqBody struct {
 }
 
 // reader returns a fresh reader of the body; each attempt (and net/http's
-// replay on a new connection, GetBody) reads it from the start.
+// replay on a new connection, GetBody) reads it from the start. A body in
+// one piece (compressed, or one chunk) is a bytes.Reader, which net/http
+// writes with the headers in one packet; it flushes the headers on their
+// own before a body of any other type (Issue 22088), which only costs a
+// packet, though a server that refuses the connection (a TLS 1.3 client
+// certificate check) then shows up as a reset on the body's write.
 func (b reqBody) reader() io.ReadCloser {
-	if b.n == 0 {
+	switch {
+	case b.n == 0:
 		return http.NoBody
+	case len(b.parts) == 1:
+		return io.NopCloser(bytes.NewReader(b.parts[0]))
 	}
 	return io.NopCloser(&partsReader{parts: b.parts})
 }
@@ -115,21 +146,6 @@ func (r *partsReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// WriteTo writes the rest of the parts to w one by one; io.Copy (net/http
-// sending the body) uses it, so the chunks go to the connection as they are.
-func (r *partsReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for ; r.i < len(r.parts); r.i, r.off = r.i+1, 0 {
-		n, err := w.Write(r.parts[r.i][r.off:])
-		total += int64(n)
-		if err != nil {
-			r.off += n
-			return total, err
-		}
-	}
-	return total, nil
 }
 
 // newPost returns a POST of body to url that net/http can replay on a new
@@ -196,6 +212,26 @@ type target struct {
 	cat, js, gz, resp []byte
 	parts             [][]byte
 	frameHdr          [grpcHeaderLen]byte
+	// encoded is the batch whose body parts and the scratch hold, so that
+	// a batch taken again whole after a failed flush is not compressed
+	// again (with the backend down, every flush would re-gzip it).
+	encoded batchKey
+	body    reqBody
+}
+
+// batchKey identifies a batch of chunks: arrival numbers are unique and
+// queues keep their order, so the same first and last chunk and the same
+// count mean the same chunks.
+type batchKey struct {
+	first, last uint64
+	n           int
+}
+
+func keyOf(b *batch) batchKey {
+	if len(b.chunks) == 0 {
+		return batchKey{} // not from the ring: never reused
+	}
+	return batchKey{b.chunks[0].seq, b.chunks[len(b.chunks)-1].seq, len(b.chunks)}
 }
 
 // exporter sends batches from the ring to the configured OTLP backends.
@@ -208,6 +244,10 @@ type exporter struct {
 	t          [numSignals]*target
 	transports []*http.Transport
 	busy       chan struct{} // capacity 1: one flush at a time
+	// zw holds the idle gzip writer (about 1.2 MB, mostly compress/flate's
+	// tables), kept across flushes. A sync.Pool would keep one per P and
+	// lose them to every other garbage collection, to be allocated again.
+	zw chan *gzip.Writer
 
 	// wait pauses for d or until ctx is done, and reports whether the full
 	// wait elapsed. Tests may replace it; production uses a timer.
@@ -232,7 +272,7 @@ const (
 // the certificate files but does no network I/O, so it costs the cold
 // start nothing; connections are made by the first export.
 func newExporter(cfg *Config, r *ring, st *stats, lg *logger) (*exporter, error) {
-	e := &exporter{cfg: cfg, ring: r, st: st, lg: lg, busy: make(chan struct{}, 1), wait: waitCtx}
+	e := &exporter{cfg: cfg, ring: r, st: st, lg: lg, busy: make(chan struct{}, 1), zw: make(chan *gzip.Writer, 1), wait: waitCtx}
 	clients := map[transportKey]*http.Client{}
 	for s := range numSignals {
 		c := cfg.Export[s]
@@ -451,6 +491,7 @@ func (e *exporter) flushSignal(ctx context.Context, t *target, maxSeq uint64) (r
 			break
 		}
 		o, rejected := e.send(ctx, t, b, &res)
+		t.forget()
 		switch o {
 		case sent:
 			rejected = min(max(rejected, 0), int64(b.items))
@@ -567,6 +608,11 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 // for http/json. The parts live in the batch and the target's scratch
 // buffers.
 func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
+	key := keyOf(b)
+	if key != (batchKey{}) && key == t.encoded {
+		return t.body, nil
+	}
+	t.encoded = batchKey{}
 	parts := t.parts[:0]
 	switch {
 	case t.json:
@@ -585,15 +631,15 @@ func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
 			return reqBody{}, fmt.Errorf("encode OTLP/JSON: %w", err)
 		}
 		if t.gzip {
-			t.gz = appendGzip(t.gz[:0], t.js)
-			parts = append(parts, t.gz)
+			t.gz = e.gzip(t.gz[:0], append(parts, t.js))
+			parts = append(parts[:0], t.gz)
 		} else {
 			parts = append(parts, t.js)
 		}
 	case t.grpc && t.gzip:
 		// One length-prefixed message, compressed flag set (grpc.go).
 		t.gz = append(t.gz[:0], 1, 0, 0, 0, 0)
-		t.gz = appendGzipParts(t.gz, b.appendParts(parts))
+		t.gz = e.gzip(t.gz, b.appendParts(parts))
 		binary.BigEndian.PutUint32(t.gz[1:grpcHeaderLen], uint32(len(t.gz)-grpcHeaderLen))
 		parts = append(parts[:0], t.gz)
 	case t.grpc:
@@ -605,7 +651,7 @@ func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
 		t.frameHdr[0] = 0
 		binary.BigEndian.PutUint32(t.frameHdr[1:], uint32(n))
 	case t.gzip:
-		t.gz = appendGzipParts(t.gz[:0], b.appendParts(parts))
+		t.gz = e.gzip(t.gz[:0], b.appendParts(parts))
 		parts = append(parts[:0], t.gz)
 	default:
 		parts = b.appendParts(parts)
@@ -616,10 +662,22 @@ func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
 	for _, p := range parts {
 		n += int64(len(p))
 	}
-	return reqBody{parts: parts, n: n}, nil
+	t.body = reqBody{parts: parts, n: n}
+	if t.gzip || t.json {
+		t.encoded = key // the body is in t's scratch, not in the chunks
+	}
+	return t.body, nil
 }
 
-// attempt makes one request and reports whether it went over a reused
+// forget drops the target's references to a batch's chunks once it is
+// sent or put back, so released buffers are not kept alive by the scratch;
+// a body in the target's own scratch stays for a batch taken again.
+func (t *target) forget() {
+	if t.encoded == (batchKey{}) {
+		clear(t.parts)
+		t.parts, t.body = t.parts[:0], reqBody{}
+	}
+}
 
 // Why nextRetry says not to retry within this flush.
 const (
@@ -650,6 +708,7 @@ func nextRetry(ctx context.Context, cfg *Config, hint time.Duration, retries int
 	return wait, retryNow, time.Time{}
 }
 
+// attempt makes one request and reports whether it went over a reused
 // (kept-alive) connection.
 func (e *exporter) attempt(ctx context.Context, t *target, body reqBody) (sendResult, bool) {
 	if t.cfg.Timeout > 0 {

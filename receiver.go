@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Errors of ingest that decide the answer a client gets.
@@ -154,11 +156,40 @@ func (rc *receiver) ingest(sig signal, pb []byte) error {
 		return nil // an empty request is a success with nothing to queue
 	}
 	sp := rc.scratch()
+	*sp = growTo((*sp)[:0], enrichedMax(rc.enrich, pb))
 	chunk := rc.enrich.enrich((*sp)[:0], sig, pb)
 	rc.push(sig, chunk, items)
 	*sp = chunk
 	rc.putScratch(sp)
 	return nil
+}
+
+// enrichedMax bounds the size of pb once en has enriched it, so that the
+// scratch buffer is allocated once, at about the right size (growing by
+// append would leave it up to twice that). Each ResourceX (a top-level
+// record) gains at most every attribute, its resource's header and a
+// longer length prefix.
+func enrichedMax(en *enricher, pb []byte) int {
+	perRX := 12 // the resource's tag and length, and two length prefixes growing
+	for _, a := range en.attrs {
+		perRX += 1 + protowire.SizeBytes(len(a.kv))
+	}
+	n := len(pb)
+	for p := pb; len(p) > 0; {
+		num, typ, k := protowire.ConsumeTag(p)
+		if k < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, p[k:])
+		if m < 0 {
+			break
+		}
+		if num == 1 {
+			n += perRX
+		}
+		p = p[k+m:]
+	}
+	return n
 }
 
 // Media types of OTLP/HTTP.
