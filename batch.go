@@ -1,15 +1,21 @@
 // batch.go owns the ring buffer between the receivers and the exporter: a
 // FIFO of encoded chunks per signal under one byte budget shared by all
-// signals, batch assembly by concatenation, and the counters of what was
-// received, exported, dropped and retried.
+// signals, batch assembly, the recycling of chunk buffers, and the counters
+// of what was received, exported, dropped and retried.
 //
 // Invariants: a chunk is one validated, enriched Export*ServiceRequest in
-// protobuf whose item count is known; it is never decoded again. Concatenated
-// chunks are one valid request (otlp.md section 6). The bytes held in the
-// queues never exceed the budget after push or requeue returns; when they
-// would, the oldest chunk by arrival, whatever its signal, is dropped and
-// counted. Chunks taken for a batch are out of the queues (and out of the
-// budget) until they are released or put back at the front.
+// protobuf whose item count is known; it is never decoded again. Chunks
+// written back to back are one valid request (otlp.md section 6), so a batch
+// is its chunks in order and is never concatenated to be sent. The budget
+// measures the capacity of every chunk buffer the ring holds: queued,
+// reserved by a push that is copying into it, taken out in a batch that is
+// not released or requeued yet, or kept empty on the free list for reuse.
+// That sum never exceeds the budget when a method returns: to make room a
+// push first lets empty buffers go, then drops the oldest queued chunk by
+// arrival, whatever its signal, and counts it; when even that cannot make
+// room (batches being sent hold the rest), the new chunk is dropped. Taken
+// chunks are out of the queues until they are released or put back at the
+// front; requeueing never needs a drop because taken chunks were counted.
 package main
 
 import (
@@ -35,6 +41,26 @@ const dropWarnInterval = 10 * time.Second
 // runs, before anything has to be dropped.
 const highWaterPercent = 50
 
+// Limits of the free list of chunk buffers. Recycling exists because every
+// large allocation costs page faults and page zeroing (and, with the soft
+// memory limit, the scavenger hands the pages back to the kernel only for
+// them to be faulted in again): perf showed about a fifth of the CPU going
+// there when each request got a fresh chunk.
+const (
+	// recycleMinBytes: smaller buffers are left to the garbage collector.
+	// Go serves them from size-classed spans it reuses itself; only
+	// allocations over 32 KiB get pages of their own.
+	recycleMinBytes = 32 << 10
+	// maxFreeBuffers bounds the list's length so that best fit stays a
+	// short scan under the lock.
+	maxFreeBuffers = 64
+	// freeShareDiv: the list keeps at most a quarter of the budget, which
+	// covers the batches being exported (one per signal, up to 4 MiB each
+	// by default) that the next requests reuse, without holding a whole
+	// budget of idle memory after a burst.
+	freeShareDiv = 4
+)
+
 // chunk is one encoded request in a queue.
 type chunk struct {
 	data  []byte
@@ -43,7 +69,9 @@ type chunk struct {
 }
 
 // chunkQueue is a growable circular FIFO of chunks that also takes chunks
-// back at its front. It allocates only when it grows.
+// back at its front. It allocates only when it grows. bytes counts the
+// chunks' lengths (openobserve.go's budget); the ring counts capacities
+// itself.
 type chunkQueue struct {
 	buf   []chunk
 	head  int
@@ -98,15 +126,40 @@ func (q *chunkQueue) popFront() chunk {
 	return c
 }
 
-// batch is one export request assembled from the front of a signal's queue.
-// It belongs to the caller of take until it is passed to release or
-// requeue, and must not be used after that.
+// batch is one export request assembled from the front of a signal's queue:
+// its chunks back to back. It belongs to the caller of take until it is
+// passed to release or requeue, and must not be used after that.
 type batch struct {
 	sig    signal
-	data   []byte // the request: one chunk's bytes, or buf holding several
 	items  int
-	chunks []chunk // what to put back if the batch cannot be sent
-	buf    []byte  // scratch for concatenation, reused across batches
+	size   int     // bytes of the request: the chunks' lengths summed
+	chunks []chunk // the request, in order
+	// data is the whole request of a batch made outside the ring (the
+	// health check's test request); a batch from take has chunks instead.
+	data []byte
+}
+
+// appendParts appends the pieces of the batch's request, in order, to dst.
+func (b *batch) appendParts(dst [][]byte) [][]byte {
+	if len(b.chunks) == 0 {
+		return append(dst, b.data)
+	}
+	for _, c := range b.chunks {
+		dst = append(dst, c.data)
+	}
+	return dst
+}
+
+// appendTo appends the batch's request to dst, for the encoders that need
+// it in one piece (OTLP/JSON transcoding).
+func (b *batch) appendTo(dst []byte) []byte {
+	if len(b.chunks) == 0 {
+		return append(dst, b.data...)
+	}
+	for _, c := range b.chunks {
+		dst = append(dst, c.data...)
+	}
+	return dst
 }
 
 // ring is the bounded buffer of encoded chunks. All methods are safe for
@@ -117,31 +170,45 @@ type ring struct {
 
 	maxBytes      int64
 	highBytes     int64
-	batchMaxBytes int
+	freeMax       int64 // the free list's share of the budget
+	batchMaxBytes int   // a batch's size limit: the configured one, at most half the budget
 	batchMaxItems int
 	high          chan struct{} // capacity 1: pending signals coalesce
 
-	mu      sync.Mutex
-	q       [numSignals]chunkQueue
-	held    int64 // bytes in the queues, the budget's measure
-	seq     uint64
-	spare   [numSignals]*batch                         // one reusable batch (and its scratch) per signal
-	warned  time.Time                                  // last "buffer full" warning
-	pending [numSignals]struct{ records, bytes int64 } // drops since that warning
+	mu sync.Mutex
+	q  [numSignals]chunkQueue
+	// The budget's measure is queued+out+freeBytes, in buffer capacities.
+	queued    int64    // in the queues
+	out       int64    // reserved by pushes copying, or taken in batches
+	free      [][]byte // empty buffers for the next pushes, len 0
+	freeBytes int64
+	seq       uint64
+	spare     [numSignals]*batch                         // one reusable batch per signal
+	warned    time.Time                                  // last "buffer full" warning
+	pending   [numSignals]struct{ records, bytes int64 } // drops since that warning
 }
 
 // newRing returns an empty ring with the budget and batch limits of cfg.
+// It allocates no chunk buffer: those come with the first requests.
 func newRing(cfg *Config, st *stats, lg *logger) *ring {
 	maxBytes := cfg.Buffer.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = defaultRingBytes
+	}
+	// A batch holds at most half the budget, so that while it is being
+	// sent (and counted) the other half still takes new data; otherwise a
+	// batch as large as the budget would make every push drop.
+	batchMax := int(min(maxBytes/2, int64(^uint(0)>>1)))
+	if cfg.Buffer.BatchMaxBytes > 0 {
+		batchMax = min(batchMax, cfg.Buffer.BatchMaxBytes)
 	}
 	return &ring{
 		st:            st,
 		lg:            lg,
 		maxBytes:      maxBytes,
 		highBytes:     maxBytes * highWaterPercent / 100,
-		batchMaxBytes: cfg.Buffer.BatchMaxBytes,
+		freeMax:       maxBytes / freeShareDiv,
+		batchMaxBytes: batchMax,
 		batchMaxItems: cfg.Buffer.BatchMaxItems,
 		high:          make(chan struct{}, 1),
 	}
@@ -152,25 +219,41 @@ func newRing(cfg *Config, st *stats, lg *logger) *ring {
 // is pending, so the receiver never falls behind and push never blocks.
 func (r *ring) highWater() <-chan struct{} { return r.high }
 
-// push queues chunk, an encoded request holding items items, for signal sig.
-// The ring owns chunk from now on. When the budget is exceeded the oldest
-// chunks are dropped and counted; a chunk larger than the whole budget is
-// itself dropped. push never blocks on I/O.
+// push queues a copy of data, an encoded request holding items items, for
+// signal sig; data is not retained, so the caller may reuse it. The copy
+// goes into a recycled buffer when one fits. When the budget is exceeded
+// the oldest chunks are dropped and counted; a chunk larger than the whole
+// budget, or one that finds no room because batches being sent hold the
+// rest of the budget, is itself dropped. push never blocks on I/O, and it
+// copies outside the lock.
 func (r *ring) push(sig signal, data []byte, items int) {
-	r.st.sig[sig].received.add(items, len(data))
-	var warn string
+	n := len(data)
+	r.st.sig[sig].received.add(items, n)
 	r.mu.Lock()
-	before := r.held
-	if int64(len(data)) > r.maxBytes {
-		r.dropLocked(sig, items, len(data))
-	} else {
-		r.seq++
-		r.q[sig].pushBack(chunk{data: data, items: items, seq: r.seq})
-		r.held += int64(len(data))
-		r.trimLocked()
+	before := r.queued + r.out
+	buf, need, ok := r.reserveLocked(n)
+	if !ok {
+		r.dropLocked(sig, items, n)
 	}
-	crossed := before < r.highBytes && r.held >= r.highBytes
-	warn = r.warnLocked()
+	crossed := ok && before < r.highBytes && r.queued+r.out >= r.highBytes
+	warn := r.warnLocked()
+	r.mu.Unlock()
+	if warn != "" {
+		r.lg.warnf("%s", warn)
+	}
+	if !ok {
+		return
+	}
+	if buf == nil {
+		buf = make([]byte, n) // cap n: what reserveLocked counted
+	}
+	buf = buf[:n]
+	copy(buf, data)
+	r.mu.Lock()
+	r.out -= need
+	r.queued += need
+	r.seq++
+	r.q[sig].pushBack(chunk{data: buf, items: items, seq: r.seq})
 	r.mu.Unlock()
 	if crossed {
 		select {
@@ -178,25 +261,94 @@ func (r *ring) push(sig signal, data []byte, items int) {
 		default:
 		}
 	}
-	if warn != "" {
-		r.lg.warnf("%s", warn)
-	}
 }
 
-// trimLocked drops the oldest chunks, across signals, until the budget holds.
-func (r *ring) trimLocked() {
-	for r.held > r.maxBytes {
-		oldest := -1
-		for s := range r.q {
-			q := &r.q[s]
-			if q.n > 0 && (oldest < 0 || q.front().seq < r.q[oldest].front().seq) {
-				oldest = s
-			}
-		}
-		c := r.q[oldest].popFront()
-		r.held -= int64(len(c.data))
-		r.dropLocked(signal(oldest), c.items, len(c.data))
+// fits reports whether a recycled buffer of capacity c may hold n bytes:
+// at most twice what is needed, since the budget counts all of it.
+func fits(c, n int) bool { return c >= n && c <= 2*n }
+
+// reserveLocked makes room in the budget for a chunk of n bytes and counts
+// it as out. It returns the buffer to copy into (nil: allocate n bytes) and
+// the capacity counted, or false, dropping nothing, when batches being sent
+// leave less than n bytes of the budget. Empty buffers go before any data
+// does; a dropped chunk's buffer is reused when it fits.
+func (r *ring) reserveLocked(n int) (buf []byte, need int64, ok bool) {
+	if int64(n) > r.maxBytes-r.out {
+		return nil, 0, false
 	}
+	buf = r.takeFreeLocked(n)
+	need = int64(max(n, cap(buf)))
+	if r.out+need > r.maxBytes {
+		buf, need = nil, int64(n) // the garbage collector takes the buffer
+	}
+	// Terminates: with nothing queued and nothing free, out+need fits.
+	for r.queued+r.out+r.freeBytes+need > r.maxBytes {
+		if len(r.free) > 0 {
+			last := len(r.free) - 1
+			r.freeBytes -= int64(cap(r.free[last]))
+			r.free[last] = nil
+			r.free = r.free[:last]
+			continue
+		}
+		c, sig, _ := r.popOldestLocked()
+		r.dropLocked(sig, c.items, len(c.data))
+		if size := cap(c.data); buf == nil && fits(size, n) && r.out+int64(size) <= r.maxBytes {
+			buf, need = c.data[:0], int64(size)
+		}
+	}
+	r.out += need
+	return buf, need, true
+}
+
+// takeFreeLocked removes and returns the free buffer that fits n bytes
+// best, or nil.
+func (r *ring) takeFreeLocked(n int) []byte {
+	best := -1
+	for i, b := range r.free {
+		if fits(cap(b), n) && (best < 0 || cap(b) < cap(r.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := r.free[best]
+	last := len(r.free) - 1
+	r.free[best], r.free[last] = r.free[last], nil
+	r.free = r.free[:last]
+	r.freeBytes -= int64(cap(b))
+	return b
+}
+
+// recycleLocked keeps buf, which the caller no longer counts, on the free
+// list when it is worth keeping and the list has room; otherwise the
+// garbage collector gets it.
+func (r *ring) recycleLocked(buf []byte) {
+	c := int64(cap(buf))
+	if c < recycleMinBytes || len(r.free) >= maxFreeBuffers || r.freeBytes+c > r.freeMax ||
+		r.queued+r.out+r.freeBytes+c > r.maxBytes {
+		return
+	}
+	r.free = append(r.free, buf[:0])
+	r.freeBytes += c
+}
+
+// popOldestLocked removes the oldest queued chunk across signals and takes
+// it out of the budget.
+func (r *ring) popOldestLocked() (chunk, signal, bool) {
+	oldest := -1
+	for s := range r.q {
+		q := &r.q[s]
+		if q.n > 0 && (oldest < 0 || q.front().seq < r.q[oldest].front().seq) {
+			oldest = s
+		}
+	}
+	if oldest < 0 {
+		return chunk{}, 0, false
+	}
+	c := r.q[oldest].popFront()
+	r.queued -= int64(cap(c.data))
+	return c, signal(oldest), true
 }
 
 func (r *ring) dropLocked(sig signal, items, n int) {
@@ -230,7 +382,7 @@ func (r *ring) warnLocked() string {
 			sep = ", "
 		}
 	}
-	fmt.Fprintf(&b, " dropped; buffer %s of %s", humanBytes(r.held), humanBytes(r.maxBytes))
+	fmt.Fprintf(&b, " dropped; buffer %s of %s", humanBytes(r.queued+r.out), humanBytes(r.maxBytes))
 	r.pending = [numSignals]struct{ records, bytes int64 }{}
 	return b.String()
 }
@@ -238,8 +390,9 @@ func (r *ring) warnLocked() string {
 // take removes a batch from the front of sig's queue: at least one chunk,
 // then more while the batch stays within the batch byte and item limits
 // and the chunks arrived no later than maxSeq (so a flush ends even while
-// data keeps coming). It returns nil when nothing qualifies. Several chunks
-// are concatenated into the batch's reused scratch buffer; no decoding.
+// data keeps coming). It returns nil when nothing qualifies. The chunks
+// stay counted in the budget until the batch is released or requeued.
+// Nothing is copied.
 func (r *ring) take(sig signal, maxSeq uint64) *batch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,33 +405,25 @@ func (r *ring) take(sig signal, maxSeq uint64) *batch {
 	if b == nil {
 		b = &batch{sig: sig}
 	}
-	size := 0
 	for q.n > 0 {
 		c := q.front()
 		if c.seq > maxSeq {
 			break
 		}
 		if len(b.chunks) > 0 {
-			if r.batchMaxBytes > 0 && size+len(c.data) > r.batchMaxBytes {
+			if b.size+len(c.data) > r.batchMaxBytes {
 				break
 			}
 			if r.batchMaxItems > 0 && b.items+c.items > r.batchMaxItems {
 				break
 			}
 		}
-		size += len(c.data)
+		b.size += len(c.data)
 		b.items += c.items
+		held := int64(cap(c.data))
+		r.queued -= held
+		r.out += held
 		b.chunks = append(b.chunks, q.popFront())
-	}
-	r.held -= int64(size)
-	if len(b.chunks) == 1 {
-		b.data = b.chunks[0].data
-	} else {
-		b.buf = b.buf[:0]
-		for _, c := range b.chunks {
-			b.buf = append(b.buf, c.data...)
-		}
-		b.data = b.buf
 	}
 	return b
 }
@@ -291,49 +436,60 @@ func (r *ring) lastSeq() uint64 {
 	return r.seq
 }
 
-// release ends a batch that was sent or dropped: its chunks are let go and
-// its scratch buffer is kept for the next batch of the signal.
+// release ends a batch that was sent or dropped: its chunk buffers go to
+// the free list (or to the collector) and the batch is kept for the next
+// one of its signal.
 func (r *ring) release(b *batch) {
-	clear(b.chunks) // drop the references so the chunks can be collected
-	b.chunks = b.chunks[:0]
-	b.data = nil
-	b.items = 0
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, c := range b.chunks {
+		r.out -= int64(cap(c.data))
+		r.recycleLocked(c.data)
+	}
+	r.resetLocked(b)
+}
+
+// resetLocked empties b and keeps it as its signal's spare.
+func (r *ring) resetLocked(b *batch) {
+	clear(b.chunks) // drop the references so the chunks can be collected
+	b.chunks = b.chunks[:0]
+	b.items, b.size = 0, 0
 	if r.spare[b.sig] == nil {
 		r.spare[b.sig] = b
 	}
 }
 
 // requeue puts a batch that could not be sent back at the front of its
-// queue, in its original order, then enforces the budget again: the
-// requeued chunks are the oldest, so they are the first to go if new data
-// filled the ring meanwhile.
+// queue, in its original order. Its chunks were counted while taken, so
+// nothing has to be dropped for them; they are the oldest, so they are the
+// first to go when the next push needs room.
 func (r *ring) requeue(b *batch) {
-	var warn string
-	func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		q := &r.q[b.sig]
-		for i := len(b.chunks) - 1; i >= 0; i-- {
-			q.pushFront(b.chunks[i])
-			r.held += int64(len(b.chunks[i].data))
-		}
-		r.trimLocked()
-		warn = r.warnLocked()
-	}()
-	r.release(b)
-	if warn != "" {
-		r.lg.warnf("%s", warn)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := &r.q[b.sig]
+	for i := len(b.chunks) - 1; i >= 0; i-- {
+		held := int64(cap(b.chunks[i].data))
+		r.out -= held
+		r.queued += held
+		q.pushFront(b.chunks[i])
 	}
+	r.resetLocked(b)
 }
 
-// bytes returns the bytes buffered for all signals (batches being sent are
-// not counted).
+// bytes returns the bytes buffered for all signals, in buffer capacity
+// (batches being sent and free buffers are not counted).
 func (r *ring) bytes() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.held
+	return r.queued
+}
+
+// usage returns the budget's parts: queued, out (being copied in or sent)
+// and free, in buffer capacity. Their sum never exceeds the budget.
+func (r *ring) usage() (queued, out, free int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queued, r.out, r.freeBytes
 }
 
 // len returns the number of chunks buffered for sig.
@@ -355,7 +511,7 @@ func (r *ring) records(sig signal) int {
 func (r *ring) empty() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.held == 0 && r.q[sigTraces].n == 0 && r.q[sigMetrics].n == 0 && r.q[sigLogs].n == 0
+	return r.q[sigTraces].n == 0 && r.q[sigMetrics].n == 0 && r.q[sigLogs].n == 0
 }
 
 // counter counts records and their encoded bytes.

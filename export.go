@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -49,13 +50,115 @@ var gzipWriters = sync.Pool{New: func() any {
 
 // appendGzip appends the gzip compression of src to dst.
 func appendGzip(dst, src []byte) []byte {
-	buf := bytes.NewBuffer(dst)
+	return appendGzipParts(dst, [][]byte{src})
+}
+
+// appendGzipParts appends the gzip compression of parts, back to back, to
+// dst: a batch is compressed straight from its chunks, never concatenated
+// first. The output is the same as compressing the concatenation.
+func appendGzipParts(dst []byte, parts [][]byte) []byte {
 	w := gzipWriters.Get().(*gzip.Writer)
-	w.Reset(buf)
-	w.Write(src) // a bytes.Buffer never fails; Close reports the rest
-	w.Close()
+	dst = gzipWith(w, dst, parts)
 	gzipWriters.Put(w)
-	return buf.Bytes()
+	return dst
+}
+
+// gzipWith appends the gzip compression of parts to dst with w, and leaves
+// w holding no reference to dst.
+func gzipWith(w *gzip.Writer, dst []byte, parts [][]byte) []byte {
+	out := &appendWriter{b: dst}
+	w.Reset(out)
+	for _, p := range parts {
+		w.Write(p) // appendWriter never fails; Close reports the rest
+	}
+	w.Close()
+	w.Reset(io.Discard)
+	return out.b
+}
+
+// gzip is appendGzipParts with the exporter's own writer (see zw).
+func (e *exporter) gzip(dst []byte, parts [][]byte) []byte {
+	var w *gzip.Writer
+	select {
+	case w = <-e.zw:
+	default:
+		w, _ = gzip.NewWriterLevel(nil, gzipLevel)
+	}
+	dst = gzipWith(w, dst, parts)
+	select {
+	case e.zw <- w:
+	default: // another signal's flush kept its writer: let this one go
+	}
+	return dst
+}
+
+// appendWriter is an io.Writer appending to a slice the caller reuses.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// reqBody is an export request's body: its parts back to back (a batch's
+// chunks, or a target's scratch buffer) and their total length. It is
+// valid until the batch is released and the target encodes the next one.
+type reqBody struct {
+	parts [][]byte
+	n     int64
+}
+
+// reader returns a fresh reader of the body; each attempt (and net/http's
+// replay on a new connection, GetBody) reads it from the start. A body in
+// one piece (compressed, or one chunk) is a bytes.Reader, which net/http
+// writes with the headers in one packet; it flushes the headers on their
+// own before a body of any other type (Issue 22088), which only costs a
+// packet, though a server that refuses the connection (a TLS 1.3 client
+// certificate check) then shows up as a reset on the body's write.
+func (b reqBody) reader() io.ReadCloser {
+	switch {
+	case b.n == 0:
+		return http.NoBody
+	case len(b.parts) == 1:
+		return io.NopCloser(bytes.NewReader(b.parts[0]))
+	}
+	return io.NopCloser(&partsReader{parts: b.parts})
+}
+
+// partsReader reads byte slices back to back without copying them into
+// one. It never changes the slices, so several readers may share them.
+type partsReader struct {
+	parts  [][]byte
+	i, off int // the next byte is parts[i][off]
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && r.i < len(r.parts) {
+		c := copy(p[n:], r.parts[r.i][r.off:])
+		n += c
+		r.off += c
+		if r.off == len(r.parts[r.i]) {
+			r.i, r.off = r.i+1, 0
+		}
+	}
+	if n == 0 && len(p) > 0 && r.i >= len(r.parts) {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// newPost returns a POST of body to url that net/http can replay on a new
+// connection (GetBody), with the Content-Length set.
+func newPost(ctx context.Context, url string, body reqBody) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = body.n
+	req.Body = body.reader()
+	req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	return req, nil
 }
 
 // userAgent is what every export request says it is (otlp.md 8.3: exporters
@@ -102,8 +205,33 @@ type target struct {
 	name        string   // endpoint for logs, credentials redacted
 	grpcHeaders []header // configured headers plus User-Agent
 
-	notBefore    time.Time // a server's Retry-After that outlived the last flush
-	js, gz, resp []byte
+	notBefore time.Time // a server's Retry-After that outlived the last flush
+	// Scratch reused across batches: the request in one piece (JSON
+	// transcoding only), its JSON, the compressed body, the answer, the
+	// body's parts and a gRPC frame header.
+	cat, js, gz, resp []byte
+	parts             [][]byte
+	frameHdr          [grpcHeaderLen]byte
+	// encoded is the batch whose body parts and the scratch hold, so that
+	// a batch taken again whole after a failed flush is not compressed
+	// again (with the backend down, every flush would re-gzip it).
+	encoded batchKey
+	body    reqBody
+}
+
+// batchKey identifies a batch of chunks: arrival numbers are unique and
+// queues keep their order, so the same first and last chunk and the same
+// count mean the same chunks.
+type batchKey struct {
+	first, last uint64
+	n           int
+}
+
+func keyOf(b *batch) batchKey {
+	if len(b.chunks) == 0 {
+		return batchKey{} // not from the ring: never reused
+	}
+	return batchKey{b.chunks[0].seq, b.chunks[len(b.chunks)-1].seq, len(b.chunks)}
 }
 
 // exporter sends batches from the ring to the configured OTLP backends.
@@ -116,6 +244,10 @@ type exporter struct {
 	t          [numSignals]*target
 	transports []*http.Transport
 	busy       chan struct{} // capacity 1: one flush at a time
+	// zw holds the idle gzip writer (about 1.2 MB, mostly compress/flate's
+	// tables), kept across flushes. A sync.Pool would keep one per P and
+	// lose them to every other garbage collection, to be allocated again.
+	zw chan *gzip.Writer
 
 	// wait pauses for d or until ctx is done, and reports whether the full
 	// wait elapsed. Tests may replace it; production uses a timer.
@@ -140,7 +272,7 @@ const (
 // the certificate files but does no network I/O, so it costs the cold
 // start nothing; connections are made by the first export.
 func newExporter(cfg *Config, r *ring, st *stats, lg *logger) (*exporter, error) {
-	e := &exporter{cfg: cfg, ring: r, st: st, lg: lg, busy: make(chan struct{}, 1), wait: waitCtx}
+	e := &exporter{cfg: cfg, ring: r, st: st, lg: lg, busy: make(chan struct{}, 1), zw: make(chan *gzip.Writer, 1), wait: waitCtx}
 	clients := map[transportKey]*http.Client{}
 	for s := range numSignals {
 		c := cfg.Export[s]
@@ -359,19 +491,20 @@ func (e *exporter) flushSignal(ctx context.Context, t *target, maxSeq uint64) (r
 			break
 		}
 		o, rejected := e.send(ctx, t, b, &res)
+		t.forget()
 		switch o {
 		case sent:
 			rejected = min(max(rejected, 0), int64(b.items))
 			res.batches++
 			res.records += b.items
-			res.bytes += int64(len(b.data))
+			res.bytes += int64(b.size)
 			res.dropped += int(rejected)
-			st.exported.add(b.items-int(rejected), len(b.data))
+			st.exported.add(b.items-int(rejected), b.size)
 			st.dropped.add(int(rejected), 0)
 			e.ring.release(b)
 		case dropped:
 			res.dropped += b.items
-			st.dropped.add(b.items, len(b.data))
+			st.dropped.add(b.items, b.size)
 			e.ring.release(b)
 		case requeued:
 			res.requeued += b.items
@@ -416,7 +549,7 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 			// duplicate, so count it as a retry and say so.
 			if r.wrote {
 				st.retries.Add(1)
-				st.retried.add(b.items, len(b.data))
+				st.retried.add(b.items, b.size)
 				e.lg.warnf("%s export to %s: the flush deadline passed after the request was sent; %d records are kept and sent again, and may arrive twice",
 					t.sig, t.name, b.items)
 			}
@@ -429,7 +562,7 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 			e.lg.debugf("%s export to %s: reused connection failed (%v); retrying on a new one", t.sig, t.name, r.err)
 			res.retries++
 			st.retries.Add(1)
-			st.retried.add(b.items, len(b.data))
+			st.retried.add(b.items, b.size)
 			continue
 		}
 		if !t.retryable(r) {
@@ -465,31 +598,86 @@ func (e *exporter) send(ctx context.Context, t *target, b *batch, res *flushResu
 		retries++
 		res.retries++
 		st.retries.Add(1)
-		st.retried.add(b.items, len(b.data))
+		st.retried.add(b.items, b.size)
 	}
 }
 
-// encode returns the request body of a batch for its target: transcoded to
-// JSON for http/json, gzipped for OTLP/HTTP with gzip (grpc.go compresses
-// its own messages). The result lives in the target's scratch buffers.
-func (e *exporter) encode(t *target, b *batch) ([]byte, error) {
-	body := b.data
-	if t.json {
-		var err error
-		t.js, err = protoToJSON(t.sig, t.js[:0], body)
-		if err != nil {
-			return nil, fmt.Errorf("encode OTLP/JSON: %w", err)
+// encode returns the request body of a batch for its target: the chunks
+// themselves for OTLP/HTTP protobuf without compression; gzipped straight
+// from the chunks with gzip; in a gRPC frame for gRPC; transcoded to JSON
+// for http/json. The parts live in the batch and the target's scratch
+// buffers.
+func (e *exporter) encode(t *target, b *batch) (reqBody, error) {
+	key := keyOf(b)
+	if key != (batchKey{}) && key == t.encoded {
+		return t.body, nil
+	}
+	t.encoded = batchKey{}
+	parts := t.parts[:0]
+	switch {
+	case t.json:
+		pb := b.data
+		switch len(b.chunks) {
+		case 0:
+		case 1:
+			pb = b.chunks[0].data
+		default:
+			t.cat = b.appendTo(t.cat[:0])
+			pb = t.cat
 		}
-		body = t.js
+		var err error
+		t.js, err = protoToJSON(t.sig, t.js[:0], pb)
+		if err != nil {
+			return reqBody{}, fmt.Errorf("encode OTLP/JSON: %w", err)
+		}
+		if t.gzip {
+			t.gz = e.gzip(t.gz[:0], append(parts, t.js))
+			parts = append(parts[:0], t.gz)
+		} else {
+			parts = append(parts, t.js)
+		}
+	case t.grpc && t.gzip:
+		// One length-prefixed message, compressed flag set (grpc.go).
+		t.gz = append(t.gz[:0], 1, 0, 0, 0, 0)
+		t.gz = e.gzip(t.gz, b.appendParts(parts))
+		binary.BigEndian.PutUint32(t.gz[1:grpcHeaderLen], uint32(len(t.gz)-grpcHeaderLen))
+		parts = append(parts[:0], t.gz)
+	case t.grpc:
+		parts = b.appendParts(append(parts, t.frameHdr[:]))
+		var n int
+		for _, p := range parts[1:] {
+			n += len(p)
+		}
+		t.frameHdr[0] = 0
+		binary.BigEndian.PutUint32(t.frameHdr[1:], uint32(n))
+	case t.gzip:
+		t.gz = e.gzip(t.gz[:0], b.appendParts(parts))
+		parts = append(parts[:0], t.gz)
+	default:
+		parts = b.appendParts(parts)
 	}
-	if t.gzip && !t.grpc {
-		t.gz = appendGzip(t.gz[:0], body)
-		body = t.gz
+	clear(parts[len(parts):cap(parts)]) // no stale references to released chunks
+	t.parts = parts
+	var n int64
+	for _, p := range parts {
+		n += int64(len(p))
 	}
-	return body, nil
+	t.body = reqBody{parts: parts, n: n}
+	if t.gzip || t.json {
+		t.encoded = key // the body is in t's scratch, not in the chunks
+	}
+	return t.body, nil
 }
 
-// attempt makes one request and reports whether it went over a reused
+// forget drops the target's references to a batch's chunks once it is
+// sent or put back, so released buffers are not kept alive by the scratch;
+// a body in the target's own scratch stays for a batch taken again.
+func (t *target) forget() {
+	if t.encoded == (batchKey{}) {
+		clear(t.parts)
+		t.parts, t.body = t.parts[:0], reqBody{}
+	}
+}
 
 // Why nextRetry says not to retry within this flush.
 const (
@@ -520,8 +708,9 @@ func nextRetry(ctx context.Context, cfg *Config, hint time.Duration, retries int
 	return wait, retryNow, time.Time{}
 }
 
+// attempt makes one request and reports whether it went over a reused
 // (kept-alive) connection.
-func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendResult, bool) {
+func (e *exporter) attempt(ctx context.Context, t *target, body reqBody) (sendResult, bool) {
 	if t.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.cfg.Timeout)
@@ -534,7 +723,7 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 	})
 	var r sendResult
 	if t.grpc {
-		r = grpcSend(ctx, t.client, t.cfg.Endpoint, t.sig, body, t.gzip, t.grpcHeaders)
+		r = grpcPost(ctx, t.client, t.cfg.Endpoint, t.sig, body, t.gzip, t.grpcHeaders)
 	} else {
 		r = e.attemptHTTP(ctx, t, body)
 	}
@@ -544,8 +733,8 @@ func (e *exporter) attempt(ctx context.Context, t *target, body []byte) (sendRes
 
 // attemptHTTP POSTs body once to an OTLP/HTTP endpoint and interprets the
 // answer (otlp.md 2.2).
-func (e *exporter) attemptHTTP(ctx context.Context, t *target, body []byte) sendResult {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.Endpoint, bytes.NewReader(body))
+func (e *exporter) attemptHTTP(ctx context.Context, t *target, body reqBody) sendResult {
+	req, err := newPost(ctx, t.cfg.Endpoint, body)
 	if err != nil {
 		return sendResult{err: fmt.Errorf("export %s: %w", t.sig, err)}
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -97,7 +98,8 @@ func isGRPCContentType(ct string) bool {
 // newGRPCHandler serves the three OTLP/gRPC Export methods. Each call carries
 // exactly one length-prefixed Export*ServiceRequest of at most maxMsgBytes,
 // on the wire and after gzip decompression. ingest gets the protobuf bytes,
-// which it may keep (the buffer is not reused), and its error decides the
+// which it must not keep (the buffer is reused once it returns; the
+// receiver's ingest copies into the ring), and its error decides the
 // grpc-status: nil → OK, errBadData → INVALID_ARGUMENT with the reason,
 // errTooLarge → RESOURCE_EXHAUSTED, anything else → UNAVAILABLE.
 //
@@ -105,6 +107,7 @@ func isGRPCContentType(ct string) bool {
 // 405 for a method other than POST, 415 for a content type that is not
 // gRPC's (otlp.md 4.3).
 func newGRPCHandler(ingest func(sig signal, pb []byte) error, maxMsgBytes int64, lg *logger) http.Handler {
+	var bufs sync.Pool // *[]byte: request messages and their decompression
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			http.Error(w, "otlp grpc: "+r.Proto+" request; gRPC needs HTTP/2 (h2c with prior knowledge on this port)",
@@ -121,7 +124,7 @@ func newGRPCHandler(ingest func(sig signal, pb []byte) error, maxMsgBytes int64,
 				http.StatusUnsupportedMediaType)
 			return
 		}
-		code, msg := serveGRPC(w, r, ingest, maxMsgBytes)
+		code, msg := serveGRPC(w, r, ingest, maxMsgBytes, &bufs)
 		if code != grpcOK {
 			lg.warnf("otlp grpc %s: rejected with grpc-status %d: %s", r.URL.Path, code, msg)
 		}
@@ -131,7 +134,7 @@ func newGRPCHandler(ingest func(sig signal, pb []byte) error, maxMsgBytes int64,
 
 // serveGRPC reads the one request message of a gRPC call and hands it to
 // ingest. It returns the grpc-status and grpc-message to answer with.
-func serveGRPC(w http.ResponseWriter, r *http.Request, ingest func(signal, []byte) error, limit int64) (int, string) {
+func serveGRPC(w http.ResponseWriter, r *http.Request, ingest func(signal, []byte) error, limit int64, bufs *sync.Pool) (int, string) {
 	sig, ok := grpcSignal(r.URL.Path)
 	if !ok {
 		return grpcUnimplemented, "unknown method " + r.URL.Path
@@ -177,7 +180,10 @@ func serveGRPC(w http.ResponseWriter, r *http.Request, ingest func(signal, []byt
 	default:
 		return grpcInternal, fmt.Sprintf("compressed flag %d; want 0 or 1", hdr[0])
 	}
-	pb := make([]byte, n)
+	msgBuf := grpcScratch(bufs)
+	defer grpcPutScratch(bufs, msgBuf)
+	*msgBuf = growTo((*msgBuf)[:0], int(n))
+	pb := (*msgBuf)[:n]
 	if _, err := io.ReadFull(r.Body, pb); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF // the header promised n > 0 bytes
@@ -191,8 +197,12 @@ func serveGRPC(w http.ResponseWriter, r *http.Request, ingest func(signal, []byt
 		return grpcReadError(err, "end of request")
 	}
 	if hdr[0] == 1 {
+		zbuf := grpcScratch(bufs)
+		defer grpcPutScratch(bufs, zbuf)
 		var err error
-		if pb, err = gunzipLimit(nil, pb, limit); err != nil {
+		pb, err = gunzipLimit((*zbuf)[:0], pb, limit)
+		*zbuf = pb
+		if err != nil {
 			if errors.Is(err, errTooLarge) {
 				return grpcResourceExhausted, err.Error()
 			}
@@ -213,6 +223,24 @@ func serveGRPC(w http.ResponseWriter, r *http.Request, ingest func(signal, []byt
 	default:
 		return grpcUnavailable, err.Error()
 	}
+}
+
+// grpcScratch returns a pooled message buffer; give it back with
+// grpcPutScratch.
+func grpcScratch(bufs *sync.Pool) *[]byte {
+	if p, ok := bufs.Get().(*[]byte); ok {
+		return p
+	}
+	return new([]byte)
+}
+
+// grpcPutScratch returns p to the pool, without its buffer when one huge
+// message grew it past maxPooledBuf.
+func grpcPutScratch(bufs *sync.Pool, p *[]byte) {
+	if cap(*p) > maxPooledBuf {
+		*p = nil
+	}
+	bufs.Put(p)
 }
 
 // grpcReadError turns an error reading the request body into a status.
@@ -271,9 +299,15 @@ func grpcSend(ctx context.Context, c *http.Client, endpoint string, sig signal, 
 		frame = append(frame, body...)
 	}
 	binary.BigEndian.PutUint32(frame[1:grpcHeaderLen], uint32(len(frame)-grpcHeaderLen))
+	return grpcPost(ctx, c, endpoint, sig, reqBody{parts: [][]byte{frame}, n: int64(len(frame))}, gz, headers)
+}
 
+// grpcPost is grpcSend for a message already framed (the exporter frames a
+// batch straight from its chunks, see encode in export.go); gz says the
+// frame's message is gzip-compressed.
+func grpcPost(ctx context.Context, c *http.Client, endpoint string, sig signal, frame reqBody, gz bool, headers []header) sendResult {
 	url := strings.TrimSuffix(endpoint, "/") + sig.grpcPath()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(frame))
+	req, err := newPost(ctx, url, frame)
 	if err != nil {
 		return sendResult{err: fmt.Errorf("grpc export %s: %w", sig, err)}
 	}

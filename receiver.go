@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Errors of ingest that decide the answer a client gets.
@@ -28,21 +31,98 @@ var (
 
 // gunzipLimit appends to dst the decompression of the gzip stream src, and
 // fails with errTooLarge once more than limit bytes come out, so a gzip bomb
-// is refused rather than inflated.
+// is refused rather than inflated. dst grows to at most limit+1 bytes more
+// than it held, however much the stream claims or holds.
 func gunzipLimit(dst []byte, src []byte, limit int64) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(src))
 	if err != nil {
 		return dst, fmt.Errorf("%w: gzip: %v", errBadData, err)
 	}
-	buf := bytes.NewBuffer(dst)
-	n, err := io.Copy(buf, io.LimitReader(zr, limit+1))
-	if err != nil {
-		return buf.Bytes(), fmt.Errorf("%w: gzip: %v", errBadData, err)
+	return inflateLimit(dst, zr, src, limit)
+}
+
+// inflateMinGrow is the first allocation when the stream gives no size
+// hint (or a wrong one): small requests stay small.
+const inflateMinGrow = 64 << 10
+
+// inflateGrowth is how much the output grows each time it is full. Four
+// rather than two: what outgrew the trailer's hint is multi-member or a
+// bomb, and quadrupling allocates 4/3 of the final size in all (doubling:
+// twice), with the old and new buffers live together at 5/4 of it.
+const inflateGrowth = 4
+
+// inflateLimit appends what zr, reading the gzip stream src, decompresses
+// to dst; see gunzipLimit. The room it allocates is capped at limit+1 bytes
+// beyond len(dst) (one more than allowed, to see that the stream is too
+// long), so a bomb costs about that (4/3 of it in all, see
+// inflateGrowth), and its first guess is the size the gzip trailer states
+// (ISIZE: the last member's size modulo 2^32), which is exact for what SDKs
+// send.
+func inflateLimit(dst []byte, zr io.Reader, src []byte, limit int64) ([]byte, error) {
+	room := int(min(limit, int64(maxInt-len(dst)-1))) + 1
+	end := len(dst) + room // dst never grows past this
+	if len(src) >= 18 {    // a gzip header (10) and trailer (8)
+		hint := int64(binary.LittleEndian.Uint32(src[len(src)-4:]))
+		dst = growTo(dst, int(min(int64(len(dst))+hint+1, int64(end))))
 	}
-	if n > limit {
-		return buf.Bytes(), fmt.Errorf("%w: more than %d bytes after gzip decompression", errTooLarge, limit)
+	for {
+		if len(dst) == cap(dst) {
+			if len(dst) >= end {
+				return dst, fmt.Errorf("%w: more than %d bytes after gzip decompression", errTooLarge, limit)
+			}
+			dst = growTo(dst, min(max(inflateGrowth*cap(dst), len(dst)+inflateMinGrow), end))
+		}
+		n, err := zr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if len(dst) >= end {
+			return dst, fmt.Errorf("%w: more than %d bytes after gzip decompression", errTooLarge, limit)
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, fmt.Errorf("%w: gzip: %v", errBadData, err)
+		}
 	}
-	return buf.Bytes(), nil
+}
+
+// maxInt is the largest int; slice lengths stay below it.
+const maxInt = int(^uint(0) >> 1)
+
+// growTo returns dst with a capacity of at least c, exactly c when it has
+// to allocate (append's growth could overshoot a limit by a quarter).
+func growTo(dst []byte, c int) []byte {
+	if cap(dst) >= c {
+		return dst
+	}
+	b := make([]byte, len(dst), c)
+	copy(b, dst)
+	return b
+}
+
+// inflater is a gzip reader with its source, reused across requests: a
+// fresh one allocates about 45 KB (the 32 KiB window and the Huffman
+// tables) per request.
+type inflater struct {
+	src bytes.Reader
+	zr  gzip.Reader // the zero value is ready for Reset
+}
+
+// gunzip is gunzipLimit with the receiver's body limit and a pooled reader.
+func (rc *receiver) gunzip(dst, src []byte) ([]byte, error) {
+	in, _ := rc.inflaters.Get().(*inflater)
+	if in == nil {
+		in = new(inflater)
+	}
+	defer func() {
+		in.src.Reset(nil) // don't keep the body alive in the pool
+		rc.inflaters.Put(in)
+	}()
+	in.src.Reset(src)
+	if err := in.zr.Reset(&in.src); err != nil {
+		return dst, fmt.Errorf("%w: gzip: %v", errBadData, err)
+	}
+	return inflateLimit(dst, &in.zr, src, rc.maxBody)
 }
 
 // receiver is the OTLP/HTTP endpoint on loopback. Its handlers run on
@@ -52,7 +132,10 @@ type receiver struct {
 	enrich  *enricher
 	push    func(sig signal, chunk []byte, items int)
 	lg      *logger
-	bufs    sync.Pool // *[]byte scratch for wire bodies, reused across requests
+	// Reused across requests: *[]byte scratch for bodies and chunks, and
+	// *inflater. Nothing a request leaves behind is garbage.
+	bufs      sync.Pool
+	inflaters sync.Pool
 }
 
 func newReceiver(maxBody int64, en *enricher, push func(sig signal, chunk []byte, items int), lg *logger) *receiver {
@@ -61,8 +144,9 @@ func newReceiver(maxBody int64, en *enricher, push func(sig signal, chunk []byte
 
 // ingest validates a protobuf Export*ServiceRequest, adds the Lambda
 // resource attributes it lacks and queues it. It is shared by the HTTP and
-// gRPC receivers. pb is not retained: the queued chunk is a fresh copy,
-// sized exactly, so the caller may reuse pb.
+// gRPC receivers. pb is not retained, so the caller may reuse it: the
+// enriched request is built in a pooled scratch buffer, which push copies
+// (ring.push copies into a recycled chunk buffer).
 func (rc *receiver) ingest(sig signal, pb []byte) error {
 	items, err := validateRequest(sig, pb)
 	if err != nil {
@@ -71,9 +155,41 @@ func (rc *receiver) ingest(sig signal, pb []byte) error {
 	if items == 0 && len(pb) == 0 {
 		return nil // an empty request is a success with nothing to queue
 	}
-	chunk := rc.enrich.enrich(make([]byte, 0, len(pb)+256), sig, pb)
+	sp := rc.scratch()
+	*sp = growTo((*sp)[:0], enrichedMax(rc.enrich, pb))
+	chunk := rc.enrich.enrich((*sp)[:0], sig, pb)
 	rc.push(sig, chunk, items)
+	*sp = chunk
+	rc.putScratch(sp)
 	return nil
+}
+
+// enrichedMax bounds the size of pb once en has enriched it, so that the
+// scratch buffer is allocated once, at about the right size (growing by
+// append would leave it up to twice that). Each ResourceX (a top-level
+// record) gains at most every attribute, its resource's header and a
+// longer length prefix.
+func enrichedMax(en *enricher, pb []byte) int {
+	perRX := 12 // the resource's tag and length, and two length prefixes growing
+	for _, a := range en.attrs {
+		perRX += 1 + protowire.SizeBytes(len(a.kv))
+	}
+	n := len(pb)
+	for p := pb; len(p) > 0; {
+		num, typ, k := protowire.ConsumeTag(p)
+		if k < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, p[k:])
+		if m < 0 {
+			break
+		}
+		if num == 1 {
+			n += perRX
+		}
+		p = p[k+m:]
+	}
+	return n
 }
 
 // Media types of OTLP/HTTP.
@@ -113,7 +229,12 @@ func (rc *receiver) serveSignal(w http.ResponseWriter, r *http.Request, sig sign
 	}
 
 	bp := rc.scratch()
-	defer rc.bufs.Put(bp)
+	defer rc.putScratch(bp)
+	if n := r.ContentLength; n > 0 && n <= rc.maxBody {
+		// One allocation of the announced size (and a byte to see EOF)
+		// instead of growing step by step while reading.
+		*bp = growTo((*bp)[:0], int(n)+1)
+	}
 	body, err := readBody((*bp)[:0], http.MaxBytesReader(w, r.Body, rc.maxBody), rc.maxBody)
 	*bp = body
 	if err != nil {
@@ -122,8 +243,8 @@ func (rc *receiver) serveSignal(w http.ResponseWriter, r *http.Request, sig sign
 	}
 	if enc == "gzip" {
 		zp := rc.scratch()
-		defer rc.bufs.Put(zp)
-		body, err = gunzipLimit((*zp)[:0], body, rc.maxBody)
+		defer rc.putScratch(zp)
+		body, err = rc.gunzip((*zp)[:0], body)
 		*zp = body
 		if err != nil {
 			writeError(w, isJSON, err)
@@ -132,7 +253,7 @@ func (rc *receiver) serveSignal(w http.ResponseWriter, r *http.Request, sig sign
 	}
 	if isJSON {
 		jp := rc.scratch()
-		defer rc.bufs.Put(jp)
+		defer rc.putScratch(jp)
 		body, err = jsonToProto(sig, (*jp)[:0], body)
 		*jp = body
 		if err != nil {
@@ -159,15 +280,23 @@ func (rc *receiver) serveSignal(w http.ResponseWriter, r *http.Request, sig sign
 // maxPooledBuf keeps one huge request from pinning its buffer forever.
 const maxPooledBuf = 4 << 20
 
+// scratch returns a pooled buffer for a body, its decompression, its
+// transcoding or its enriched chunk; give it back with putScratch.
 func (rc *receiver) scratch() *[]byte {
 	if p, ok := rc.bufs.Get().(*[]byte); ok {
-		if cap(*p) > maxPooledBuf {
-			*p = nil
-		}
 		return p
 	}
 	b := make([]byte, 0, 64<<10)
 	return &b
+}
+
+// putScratch returns p to the pool, without its buffer when that grew past
+// maxPooledBuf.
+func (rc *receiver) putScratch(p *[]byte) {
+	if cap(*p) > maxPooledBuf {
+		*p = nil
+	}
+	rc.bufs.Put(p)
 }
 
 // readBody appends all of r to dst. Bodies may come without Content-Length
