@@ -714,12 +714,13 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 		x.telOK = true
 		lg.infof("Successfully subscribed to Telemetry API on %s", ls.telURI)
 	}
-	// config, listeners (the proxy's before register's body goes, the
-	// others after) and pipeline run while register is in flight: register
-	// is its whole round trip from the start, and subscribe runs from its
-	// answer to just before next, so these two add up to init.
-	lg.debugf("init phases: config %v, listeners %v, pipeline %v, register %v, subscribe %v",
-		tConfig, tMarker-tConfig+tBind-tSent, tBuild-tBind, reg.at, time.Since(t0)-reg.at)
+	// register is its whole round trip from the start and subscribe runs
+	// from its answer to just before next: the two add up to init. config,
+	// listeners (the proxy's before register's body goes, the others after)
+	// and pipeline run while register is in flight. The bench harness
+	// (tools/bench/harness/coldstart.go) parses this line.
+	lg.debugf("init phases: config %v, listeners %v, register %v, subscribe %v, pipeline %v (config, listeners and pipeline overlap register)",
+		tConfig, tMarker-tConfig+tBind-tSent, reg.at, time.Since(t0)-reg.at, tBuild-tBind)
 
 	code := x.loop(ctx)
 	x.stop()
