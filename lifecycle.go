@@ -546,7 +546,11 @@ func listen(host string, port int, what, variable string) (net.Listener, error) 
 // goroutine, and the servers start while it is in flight. A failure before
 // register answers is reported to init/error once it has, with the same
 // type and message as when these steps ran one after another.
-func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) string, stderr io.Writer) int {
+//
+// watchSignals makes SIGINT and SIGTERM cancel ctx (a clean exit with a
+// final flush); it is called once init is done, as its first use costs a
+// thread (main.go, signalWatch).
+func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) string, stderr io.Writer, watchSignals func()) int {
 	t0 := time.Now()
 	lg := newLogger(stderr, levelInfo)
 	api := newExtClient(runtimeAPI)
@@ -722,6 +726,8 @@ func runExtension(ctx context.Context, runtimeAPI string, getenv func(string) st
 	lg.debugf("init phases: config %v, listeners %v, register %v, subscribe %v, pipeline %v (config, listeners and pipeline overlap register)",
 		tConfig, tMarker-tConfig+tBind-tSent, reg.at, time.Since(t0)-reg.at, tBuild-tBind)
 
+	// It runs while the first next waits.
+	watchSignals()
 	code := x.loop(ctx)
 	x.stop()
 	return code
