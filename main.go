@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -28,15 +29,60 @@ var (
 const extensionName = "otel-lambda-extension"
 
 func main() {
-	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sig := &signalWatch{cancel: cancel}
+	code := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr, sig.start)
+	sig.stop()
 	os.Exit(code)
+}
+
+// signalWatch cancels the process's context on SIGINT or SIGTERM, as
+// signal.NotifyContext would, from start until stop; later signals are
+// swallowed, so the first one's clean exit is not cut short.
+//
+// The first signal.Notify in a process costs ~0.2 ms and a thread (the
+// runtime starts one to own the signal mask and waits for it), so the
+// extension starts watching only once init is done (runExtension, right
+// before the first next): before that a signal has Go's default effect,
+// exit, and there is nothing to save yet. Lambda itself never signals an
+// extension during init; it ends one with SHUTDOWN, then SIGKILL.
+type signalWatch struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{} // nil until start
+	wg     sync.WaitGroup
+}
+
+func (w *signalWatch) start() {
+	if w.done != nil {
+		return
+	}
+	w.done = make(chan struct{})
+	w.wg.Go(func() {
+		ch := make(chan os.Signal, 1)
+		ossignal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		defer ossignal.Stop(ch)
+		select {
+		case s := <-ch:
+			w.cancel(errors.New(s.String() + " signal received"))
+			<-w.done
+		case <-w.done:
+		}
+	})
+}
+
+// stop ends the watch and waits for its goroutine.
+func (w *signalWatch) stop() {
+	if w.done != nil {
+		close(w.done)
+		w.wg.Wait()
+	}
 }
 
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and output streams so tests can call it directly.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// watchSignals makes SIGINT and SIGTERM cancel ctx; run calls it as soon as
+// that matters (see signalWatch).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, watchSignals func()) int {
 	// Three boolean flags do not need the flag package (it is ~10 KB of
 	// the binary); the spellings it would accept are accepted.
 	var help, showVersion, healthCheck bool
@@ -73,6 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "%s %s (commit %s, %s)\n", extensionName, version, commit, runtime.Version())
 		return 0
 	case healthCheck:
+		watchSignals()
 		return runHealthCheck(ctx, getenv, stdout, stderr)
 	}
 	api := getenv("AWS_LAMBDA_RUNTIME_API")
@@ -82,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"Try it locally with ./build.sh demo, or see --help.\n", extensionName, extensionName)
 		return 1
 	}
-	return runExtension(ctx, api, getenv, stderr)
+	return runExtension(ctx, api, getenv, stderr, watchSignals)
 }
 
 // logLevel orders the extension's own log lines.

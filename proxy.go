@@ -378,7 +378,7 @@ func proxyMarkerPath(getenv func(string) string) string {
 // proxy, which only costs the Telemetry API's delay.
 func listenRuntimeProxy(port int, marker string) (net.Listener, error) {
 	os.Remove(marker)
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	ln, err := listenTCP(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("runtime API proxy: port %d on 127.0.0.1 is already in use (another extension?): set OTEL_LAMBDA_RUNTIME_PROXY_PORT to a free port, or off", port)
