@@ -220,19 +220,28 @@ func newRing(cfg *Config, st *stats, lg *logger) *ring {
 func (r *ring) highWater() <-chan struct{} { return r.high }
 
 // push queues a copy of data, an encoded request holding items items, for
-// signal sig; data is not retained, so the caller may reuse it. The copy
-// goes into a recycled buffer when one fits. When the budget is exceeded
-// the oldest chunks are dropped and counted; a chunk larger than the whole
-// budget, or one that finds no room because batches being sent hold the
-// rest of the budget, is itself dropped. push never blocks on I/O, and it
-// copies outside the lock.
+// signal sig; data is not retained, so the caller may reuse it.
 func (r *ring) push(sig signal, data []byte, items int) {
-	n := len(data)
-	r.st.sig[sig].received.add(items, n)
+	r.pushFill(sig, len(data), items, func(dst []byte) []byte { return append(dst, data...) })
+}
+
+// pushFill queues the chunk that fill appends to an empty buffer, an
+// encoded request holding items items, for signal sig. n bounds the chunk's
+// length: the buffer has room for n bytes, and the budget counts that room,
+// so a caller that can bound its output (the receiver enriching a request)
+// writes it once, straight into the ring's buffer, instead of into scratch
+// that is then copied. The buffer is a recycled one when one fits. When the
+// budget is exceeded the oldest chunks are dropped and counted; a chunk
+// larger than the whole budget, or one that finds no room because batches
+// being sent hold the rest of the budget, is itself dropped (fill is not
+// called, and the chunk counts as n bytes). pushFill never blocks on I/O,
+// and fill runs outside the lock.
+func (r *ring) pushFill(sig signal, n, items int, fill func(dst []byte) []byte) {
 	r.mu.Lock()
 	before := r.queued + r.out
 	buf, need, ok := r.reserveLocked(n)
 	if !ok {
+		r.st.sig[sig].received.add(items, n)
 		r.dropLocked(sig, items, n)
 	}
 	crossed := ok && before < r.highBytes && r.queued+r.out >= r.highBytes
@@ -245,13 +254,15 @@ func (r *ring) push(sig signal, data []byte, items int) {
 		return
 	}
 	if buf == nil {
-		buf = make([]byte, n) // cap n: what reserveLocked counted
+		buf = make([]byte, 0, n) // cap n: what reserveLocked counted
 	}
-	buf = buf[:n]
-	copy(buf, data)
+	buf = fill(buf[:0])
+	r.st.sig[sig].received.add(items, len(buf))
 	r.mu.Lock()
 	r.out -= need
-	r.queued += need
+	// A fill that outgrew its bound got a new buffer from append: count
+	// what is held. The next push trims the budget if this overran it.
+	r.queued += max(need, int64(cap(buf)))
 	r.seq++
 	r.q[sig].pushBack(chunk{data: buf, items: items, seq: r.seq})
 	r.mu.Unlock()

@@ -40,7 +40,7 @@ func BenchmarkReceiverServe(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			queued := 0
-			rc := newReceiver(16<<20, newEnricher(testAttrs()), func(_ signal, chunk []byte, items int) { queued += items }, newLogger(io.Discard, levelInfo))
+			rc := newReceiver(16<<20, newEnricher(testAttrs()), fillInto(func(_ signal, chunk []byte, items int) { queued += items }), newLogger(io.Discard, levelInfo))
 			h := rc.routes()
 			b.SetBytes(int64(len(c.body)))
 			b.ReportAllocs()

@@ -121,7 +121,7 @@ func (c *captured) take() []struct {
 // newTestReceiver is the real receiver with the real enricher, queueing
 // into c, with a body limit of maxBody.
 func newHostileReceiver(maxBody int64, c *captured) *receiver {
-	return newReceiver(maxBody, newEnricher(testAttrs()), c.push, newLogger(io.Discard, levelError))
+	return newReceiver(maxBody, newEnricher(testAttrs()), fillInto(c.push), newLogger(io.Discard, levelError))
 }
 
 // serveOnce runs one request through h in process and returns the status.

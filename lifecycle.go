@@ -774,7 +774,7 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 // serve starts the HTTP servers on the bound listeners and the background
 // flusher. stop waits for all of them.
 func (x *extension) serve(ls *listeners) {
-	rc := newReceiver(x.cfg.Receiver.MaxBodyBytes, newEnricher(x.res.attrs()), x.ring.push, x.lg)
+	rc := newReceiver(x.cfg.Receiver.MaxBodyBytes, newEnricher(x.res.attrs()), x.ring.pushFill, x.lg)
 	quiet := log.New(io.Discard, "", 0)
 	start := func(ln net.Listener, h http.Handler, h2c bool) {
 		srv := &http.Server{
@@ -1205,10 +1205,15 @@ func (f flushStrategy) String() string {
 	return f.Mode
 }
 
-// memoryHeadroom is what the extension needs beyond its buffer: one batch
-// taken out for export, its compression scratch, the receivers' buffers and
-// the runtime's own (measured with the buffer full, BENCHMARKS.md).
-const memoryHeadroom = 16 << 20
+// memoryHeadroom is what the extension's Go memory may take beyond its
+// buffer: about 2 MiB of live data besides the ring (receiver and gzip
+// scratch, queues, connections) and the garbage between collections.
+// Measured with the buffer full (BENCHMARKS.md, memory): 16 MiB let the
+// heap sit 1.6 MiB higher than 8 MiB does, which costs the collector
+// nothing while the ring is below its budget (the live heap is then well
+// under the limit) and a few more collections while it is full. Below
+// about 4 MiB the collector runs back to back with the ring full.
+const memoryHeadroom = 8 << 20
 
 // setMemoryLimit makes the garbage collector keep the heap near what the
 // buffer budget needs. With Go's default (GOGC=100 and no limit) a full

@@ -130,7 +130,7 @@ func (rc *receiver) gunzip(dst, src []byte) ([]byte, error) {
 type receiver struct {
 	maxBody int64
 	enrich  *enricher
-	push    func(sig signal, chunk []byte, items int)
+	push    func(sig signal, n, items int, fill func(dst []byte) []byte) // ring.pushFill
 	lg      *logger
 	// Reused across requests: *[]byte scratch for bodies and chunks, and
 	// *inflater. Nothing a request leaves behind is garbage.
@@ -138,15 +138,15 @@ type receiver struct {
 	inflaters sync.Pool
 }
 
-func newReceiver(maxBody int64, en *enricher, push func(sig signal, chunk []byte, items int), lg *logger) *receiver {
+func newReceiver(maxBody int64, en *enricher, push func(sig signal, n, items int, fill func(dst []byte) []byte), lg *logger) *receiver {
 	return &receiver{maxBody: maxBody, enrich: en, push: push, lg: lg}
 }
 
 // ingest validates a protobuf Export*ServiceRequest, adds the Lambda
 // resource attributes it lacks and queues it. It is shared by the HTTP and
 // gRPC receivers. pb is not retained, so the caller may reuse it: the
-// enriched request is built in a pooled scratch buffer, which push copies
-// (ring.push copies into a recycled chunk buffer).
+// enriched request is written once, straight into the ring's buffer
+// (enrichedMax bounds its size up front).
 func (rc *receiver) ingest(sig signal, pb []byte) error {
 	items, err := validateRequest(sig, pb)
 	if err != nil {
@@ -155,12 +155,9 @@ func (rc *receiver) ingest(sig signal, pb []byte) error {
 	if items == 0 && len(pb) == 0 {
 		return nil // an empty request is a success with nothing to queue
 	}
-	sp := rc.scratch()
-	*sp = growTo((*sp)[:0], enrichedMax(rc.enrich, pb))
-	chunk := rc.enrich.enrich((*sp)[:0], sig, pb)
-	rc.push(sig, chunk, items)
-	*sp = chunk
-	rc.putScratch(sp)
+	rc.push(sig, enrichedMax(rc.enrich, pb), items, func(dst []byte) []byte {
+		return rc.enrich.enrich(dst, sig, pb)
+	})
 	return nil
 }
 

@@ -34,7 +34,7 @@ func newTestReceiver(t *testing.T, maxBody int64) (*httptest.Server, *queued) {
 	t.Helper()
 	q := &queued{}
 	en := newEnricher([]encodedKV{{key: "cloud.provider", kv: appendKVString(nil, 0, "cloud.provider", "aws")[2:]}})
-	rc := newReceiver(maxBody, en, q.push, newLogger(io.Discard, levelError))
+	rc := newReceiver(maxBody, en, fillInto(q.push), newLogger(io.Discard, levelError))
 	srv := httptest.NewServer(rc.routes())
 	t.Cleanup(srv.Close)
 	return srv, q
@@ -200,7 +200,7 @@ func TestGunzipLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc := newReceiver(tt.limit, newEnricher(nil), func(signal, []byte, int) {}, newLogger(io.Discard, levelError))
+			rc := newReceiver(tt.limit, newEnricher(nil), fillInto(func(signal, []byte, int) {}), newLogger(io.Discard, levelError))
 			for _, impl := range []struct {
 				name string
 				f    func(dst []byte) ([]byte, error)
@@ -236,7 +236,7 @@ func TestGunzipBombAllocationBounded(t *testing.T) {
 	if len(bomb) > limit {
 		t.Fatalf("the bomb is %d bytes on the wire; want under the %d-byte body limit", len(bomb), limit)
 	}
-	rc := newReceiver(limit, newEnricher(nil), func(signal, []byte, int) {}, newLogger(io.Discard, levelError))
+	rc := newReceiver(limit, newEnricher(nil), fillInto(func(signal, []byte, int) {}), newLogger(io.Discard, levelError))
 	for _, impl := range []struct {
 		name string
 		f    func() ([]byte, error)
@@ -272,7 +272,7 @@ func TestReceiverGunzipReuses(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop what is put back")
 	}
 	body := gz(t, mustMarshal(t, sampleTraces(64)))
-	rc := newReceiver(1<<20, newEnricher(nil), func(signal, []byte, int) {}, newLogger(io.Discard, levelError))
+	rc := newReceiver(1<<20, newEnricher(nil), fillInto(func(signal, []byte, int) {}), newLogger(io.Discard, levelError))
 	dst, err := rc.gunzip(nil, body)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +299,7 @@ func TestReceiverGunzipReuses(t *testing.T) {
 // changing what the ring holds.
 func TestReceiverIngestCopies(t *testing.T) {
 	r, _, _ := testRing(1<<20, 0, 0)
-	rc := newReceiver(1<<20, newEnricher(testAttrs()), r.push, newLogger(io.Discard, levelError))
+	rc := newReceiver(1<<20, newEnricher(testAttrs()), r.pushFill, newLogger(io.Discard, levelError))
 	var want [][]byte
 	for i := range 3 {
 		pb := mustMarshal(t, testSpans(fmt.Sprint("req", i), 2+i))
@@ -335,5 +335,19 @@ func TestEnrichedMax(t *testing.T) {
 		if len(pb) > 0 && len(got) <= len(pb) {
 			t.Errorf("%d-byte request not enriched: the test proves nothing", len(pb))
 		}
+	}
+}
+
+// fillInto adapts a test's push(sig, chunk, items) to the receiver's
+// ring.pushFill: the chunk is filled into a buffer of exactly the bound's
+// capacity, so a fill that outgrows its bound shows up as a reallocation.
+func fillInto(push func(sig signal, chunk []byte, items int)) func(sig signal, n, items int, fill func([]byte) []byte) {
+	return func(sig signal, n, items int, fill func([]byte) []byte) {
+		buf := make([]byte, 0, n)
+		chunk := fill(buf)
+		if cap(chunk) != n {
+			panic(fmt.Sprintf("fill outgrew its bound: %d bytes, bound %d", len(chunk), n))
+		}
+		push(sig, chunk, items)
 	}
 }
