@@ -24,8 +24,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // sendResult is what one attempt to send one batch learned.
@@ -904,38 +902,38 @@ func parsePartialSuccess(b []byte, isJSON bool) (rejected int64, message string)
 		return parsePartialSuccessJSON(b)
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := wireConsumeTag(b)
 		if n < 0 {
 			return rejected, message
 		}
 		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			ps, n := protowire.ConsumeBytes(b)
+		if num == 1 && typ == wireBytesType {
+			ps, n := wireConsumeBytes(b)
 			if n < 0 {
 				return rejected, message
 			}
 			b = b[n:]
 			for len(ps) > 0 {
-				num, typ, n := protowire.ConsumeTag(ps)
+				num, typ, n := wireConsumeTag(ps)
 				if n < 0 {
 					return rejected, message
 				}
 				ps = ps[n:]
 				switch {
-				case num == 1 && typ == protowire.VarintType:
-					v, n := protowire.ConsumeVarint(ps)
+				case num == 1 && typ == wireVarintType:
+					v, n := wireConsumeVarint(ps)
 					if n < 0 {
 						return rejected, message
 					}
 					rejected, ps = int64(v), ps[n:]
-				case num == 2 && typ == protowire.BytesType:
-					v, n := protowire.ConsumeBytes(ps)
+				case num == 2 && typ == wireBytesType:
+					v, n := wireConsumeBytes(ps)
 					if n < 0 {
 						return rejected, message
 					}
 					message, ps = string(v), ps[n:]
 				default:
-					n := protowire.ConsumeFieldValue(num, typ, ps)
+					n := wireConsumeFieldValue(num, typ, ps)
 					if n < 0 {
 						return rejected, message
 					}
@@ -944,7 +942,7 @@ func parsePartialSuccess(b []byte, isJSON bool) (rejected int64, message string)
 			}
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
+		n = wireConsumeFieldValue(num, typ, b)
 		if n < 0 {
 			return rejected, message
 		}
@@ -1019,20 +1017,20 @@ func parsePartialSuccessJSON(b []byte) (rejected int64, message string) {
 func errorMessage(b []byte, contentType string) string {
 	if strings.HasPrefix(contentType, "application/x-protobuf") || strings.HasPrefix(contentType, "application/protobuf") {
 		for rest := b; len(rest) > 0; {
-			num, typ, n := protowire.ConsumeTag(rest)
+			num, typ, n := wireConsumeTag(rest)
 			if n < 0 {
 				break
 			}
 			rest = rest[n:]
-			if num == 2 && typ == protowire.BytesType {
-				v, n := protowire.ConsumeBytes(rest)
+			if num == 2 && typ == wireBytesType {
+				v, n := wireConsumeBytes(rest)
 				if n < 0 {
 					break
 				}
 				b = v
 				break
 			}
-			n = protowire.ConsumeFieldValue(num, typ, rest)
+			n = wireConsumeFieldValue(num, typ, rest)
 			if n < 0 {
 				break
 			}

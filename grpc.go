@@ -26,8 +26,6 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // gRPC status codes (otlp.md 4.4).
@@ -423,15 +421,15 @@ func readExportResponse(res *sendResult, data []byte, encoding string) error {
 	}
 	// Export*ServiceResponse{1: partial_success{1: rejected, 2: error_message}}
 	// (otlp.md 7.a); the three signals share the layout.
-	return walkFields(msg, func(num protowire.Number, typ protowire.Type, v []byte, u uint64) error {
-		if num != 1 || typ != protowire.BytesType {
+	return walkFields(msg, func(num wireNumber, typ wireType, v []byte, u uint64) error {
+		if num != 1 || typ != wireBytesType {
 			return nil
 		}
-		return walkFields(v, func(num protowire.Number, typ protowire.Type, v []byte, u uint64) error {
+		return walkFields(v, func(num wireNumber, typ wireType, v []byte, u uint64) error {
 			switch {
-			case num == 1 && typ == protowire.VarintType:
+			case num == 1 && typ == wireVarintType:
 				res.rejected = int64(u)
-			case num == 2 && typ == protowire.BytesType:
+			case num == 2 && typ == wireBytesType:
 				res.message = string(v)
 			}
 			return nil
@@ -442,25 +440,25 @@ func readExportResponse(res *sendResult, data []byte, encoding string) error {
 // walkFields calls f for each field of the protobuf message b, with the
 // bytes of length-delimited fields or the value of varints, and skips groups
 // and fixed-width fields. It fails on malformed input.
-func walkFields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte, u uint64) error) error {
+func walkFields(b []byte, f func(num wireNumber, typ wireType, v []byte, u uint64) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := wireConsumeTag(b)
 		if n < 0 {
-			return protowire.ParseError(n)
+			return wireParseError(n)
 		}
 		b = b[n:]
 		var v []byte
 		var u uint64
 		switch typ {
-		case protowire.VarintType:
-			u, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
+		case wireVarintType:
+			u, n = wireConsumeVarint(b)
+		case wireBytesType:
+			v, n = wireConsumeBytes(b)
 		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n = wireConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return protowire.ParseError(n)
+			return wireParseError(n)
 		}
 		b = b[n:]
 		if err := f(num, typ, v, u); err != nil {
@@ -651,19 +649,19 @@ func appendRPCStatus(b []byte, s rpcStatus) []byte {
 // RetryInfo are skipped; a negative retry delay becomes 0.
 func parseRPCStatus(b []byte) (rpcStatus, error) {
 	var s rpcStatus
-	err := walkFields(b, func(num protowire.Number, typ protowire.Type, v []byte, u uint64) error {
+	err := walkFields(b, func(num wireNumber, typ wireType, v []byte, u uint64) error {
 		switch {
-		case num == 1 && typ == protowire.VarintType:
+		case num == 1 && typ == wireVarintType:
 			s.code = int32(u)
-		case num == 2 && typ == protowire.BytesType:
+		case num == 2 && typ == wireBytesType:
 			s.message = string(v)
-		case num == 3 && typ == protowire.BytesType:
+		case num == 3 && typ == wireBytesType:
 			var typeURL string
 			var value []byte
-			if err := walkFields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				if typ == protowire.BytesType && num == 1 {
+			if err := walkFields(v, func(num wireNumber, typ wireType, v []byte, _ uint64) error {
+				if typ == wireBytesType && num == 1 {
 					typeURL = string(v)
-				} else if typ == protowire.BytesType && num == 2 {
+				} else if typ == wireBytesType && num == 2 {
 					value = v
 				}
 				return nil
@@ -674,15 +672,15 @@ func parseRPCStatus(b []byte) (rpcStatus, error) {
 				return nil
 			}
 			s.hasRetryInfo = true
-			return walkFields(value, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				if num != 1 || typ != protowire.BytesType {
+			return walkFields(value, func(num wireNumber, typ wireType, v []byte, _ uint64) error {
+				if num != 1 || typ != wireBytesType {
 					return nil
 				}
 				var sec, nanos int64
-				err := walkFields(v, func(num protowire.Number, typ protowire.Type, _ []byte, u uint64) error {
-					if num == 1 && typ == protowire.VarintType {
+				err := walkFields(v, func(num wireNumber, typ wireType, _ []byte, u uint64) error {
+					if num == 1 && typ == wireVarintType {
 						sec = int64(u)
-					} else if num == 2 && typ == protowire.VarintType {
+					} else if num == 2 && typ == wireVarintType {
 						nanos = int64(int32(u))
 					}
 					return nil

@@ -1292,7 +1292,7 @@ func appendAnyTokenStd(b []byte, dec *json.Decoder, depth int) ([]byte, error) {
 		return appendAnyString(b, v), nil
 	case json.Number:
 		if i, err := v.Int64(); err == nil {
-			b = protowire.AppendTag(b, anyInt, protowire.VarintType)
+			b = protowire.AppendTag(b, protowire.Number(anyInt), protowire.VarintType)
 			return protowire.AppendVarint(b, uint64(i)), nil
 		}
 		f, err := v.Float64()
@@ -1301,7 +1301,7 @@ func appendAnyTokenStd(b []byte, dec *json.Decoder, depth int) ([]byte, error) {
 		}
 		return appendDouble(b, anyDouble, f), nil
 	case bool:
-		b = protowire.AppendTag(b, anyBool, protowire.VarintType)
+		b = protowire.AppendTag(b, protowire.Number(anyBool), protowire.VarintType)
 		return protowire.AppendVarint(b, protowire.EncodeBool(v)), nil
 	case nil:
 		return b, nil

@@ -1,4 +1,4 @@
-// otlp.go owns the protobuf wire format of OTLP, on protowire only:
+// otlp.go owns the protobuf wire format of OTLP, on wire.go only:
 // the signal enumeration, append-style encoders used to build OTLP messages,
 // the validating walk of Export*ServiceRequest bodies, and resource
 // enrichment. See ../shared/docs/otlp.md sections 6 and 7 for the field
@@ -10,10 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // signal is one of the three OTLP signals.
@@ -42,8 +39,8 @@ func (s signal) urlPath() string { return "/v1/" + s.String() }
 // placeholder byte for its length, and returns the offset where the content
 // starts. Append the content, then call closeLen with that offset. Nesting
 // is allowed: close the inner field before the outer one.
-func openLen(b []byte, num protowire.Number) ([]byte, int) {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
+func openLen(b []byte, num wireNumber) ([]byte, int) {
+	b = wireAppendTag(b, num, wireBytesType)
 	b = append(b, 0)
 	return b, len(b)
 }
@@ -56,106 +53,106 @@ func closeLen(b []byte, start int) []byte {
 		b[start-1] = byte(n)
 		return b
 	}
-	extra := protowire.SizeVarint(uint64(n)) - 1
+	extra := wireSizeVarint(uint64(n)) - 1
 	for i := 0; i < extra; i++ {
 		b = append(b, 0)
 	}
 	copy(b[start+extra:], b[start:start+n])
-	protowire.AppendVarint(b[:start-1], uint64(n))
+	wireAppendVarint(b[:start-1], uint64(n))
 	return b
 }
 
 // appendString appends a string field; empty strings are skipped (proto3).
-func appendString(b []byte, num protowire.Number, s string) []byte {
+func appendString(b []byte, num wireNumber, s string) []byte {
 	if s == "" {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = wireAppendTag(b, num, wireBytesType)
+	return wireAppendString(b, s)
 }
 
 // appendBytes appends a bytes field; empty values are skipped (proto3).
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
+func appendBytes(b []byte, num wireNumber, v []byte) []byte {
 	if len(v) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
+	b = wireAppendTag(b, num, wireBytesType)
+	return wireAppendBytes(b, v)
 }
 
 // appendVarint appends a varint field; zero is skipped (proto3).
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
+func appendVarint(b []byte, num wireNumber, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	b = wireAppendTag(b, num, wireVarintType)
+	return wireAppendVarint(b, v)
 }
 
 // appendFixed64 appends a fixed64 field; zero is skipped (proto3).
-func appendFixed64(b []byte, num protowire.Number, v uint64) []byte {
+func appendFixed64(b []byte, num wireNumber, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, v)
+	b = wireAppendTag(b, num, wireFixed64Type)
+	return wireAppendFixed64(b, v)
 }
 
 // appendDouble appends a double field, always (used for optional fields and
 // oneof members, where presence matters).
-func appendDouble(b []byte, num protowire.Number, v float64) []byte {
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, math.Float64bits(v))
+func appendDouble(b []byte, num wireNumber, v float64) []byte {
+	b = wireAppendTag(b, num, wireFixed64Type)
+	return wireAppendFixed64(b, math.Float64bits(v))
 }
 
 // AnyValue field numbers (common.v1.AnyValue).
 const (
-	anyString protowire.Number = 1
-	anyBool   protowire.Number = 2
-	anyInt    protowire.Number = 3
-	anyDouble protowire.Number = 4
-	anyArray  protowire.Number = 5
-	anyKVList protowire.Number = 6
-	anyBytes  protowire.Number = 7
+	anyString wireNumber = 1
+	anyBool   wireNumber = 2
+	anyInt    wireNumber = 3
+	anyDouble wireNumber = 4
+	anyArray  wireNumber = 5
+	anyKVList wireNumber = 6
+	anyBytes  wireNumber = 7
 )
 
 // appendKVString appends, as field num of the enclosing message, a KeyValue
 // whose value is a string. The value field is always written, even when empty,
 // so the attribute keeps its type.
-func appendKVString(b []byte, num protowire.Number, key, val string) []byte {
+func appendKVString(b []byte, num wireNumber, key, val string) []byte {
 	b, kv := openLen(b, num)
 	b = appendString(b, 1, key)
 	b, v := openLen(b, 2)
-	b = protowire.AppendTag(b, anyString, protowire.BytesType)
-	b = protowire.AppendString(b, val)
+	b = wireAppendTag(b, anyString, wireBytesType)
+	b = wireAppendString(b, val)
 	b = closeLen(b, v)
 	return closeLen(b, kv)
 }
 
 // appendKVInt appends a KeyValue with an int64 value as field num.
-func appendKVInt(b []byte, num protowire.Number, key string, val int64) []byte {
+func appendKVInt(b []byte, num wireNumber, key string, val int64) []byte {
 	b, kv := openLen(b, num)
 	b = appendString(b, 1, key)
 	b, v := openLen(b, 2)
-	b = protowire.AppendTag(b, anyInt, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(val))
+	b = wireAppendTag(b, anyInt, wireVarintType)
+	b = wireAppendVarint(b, uint64(val))
 	b = closeLen(b, v)
 	return closeLen(b, kv)
 }
 
 // appendKVBool appends a KeyValue with a bool value as field num.
-func appendKVBool(b []byte, num protowire.Number, key string, val bool) []byte {
+func appendKVBool(b []byte, num wireNumber, key string, val bool) []byte {
 	b, kv := openLen(b, num)
 	b = appendString(b, 1, key)
 	b, v := openLen(b, 2)
-	b = protowire.AppendTag(b, anyBool, protowire.VarintType)
-	b = protowire.AppendVarint(b, protowire.EncodeBool(val))
+	b = wireAppendTag(b, anyBool, wireVarintType)
+	b = wireAppendVarint(b, wireEncodeBool(val))
 	b = closeLen(b, v)
 	return closeLen(b, kv)
 }
 
 // appendKVDouble appends a KeyValue with a double value as field num.
-func appendKVDouble(b []byte, num protowire.Number, key string, val float64) []byte {
+func appendKVDouble(b []byte, num wireNumber, key string, val float64) []byte {
 	b, kv := openLen(b, num)
 	b = appendString(b, 1, key)
 	b, v := openLen(b, 2)
@@ -165,7 +162,7 @@ func appendKVDouble(b []byte, num protowire.Number, key string, val float64) []b
 }
 
 // appendKVStrings appends a KeyValue whose value is an array of strings.
-func appendKVStrings(b []byte, num protowire.Number, key string, vals []string) []byte {
+func appendKVStrings(b []byte, num wireNumber, key string, vals []string) []byte {
 	b, kv := openLen(b, num)
 	b = appendString(b, 1, key)
 	b, v := openLen(b, 2)
@@ -173,8 +170,8 @@ func appendKVStrings(b []byte, num protowire.Number, key string, vals []string) 
 	for _, s := range vals {
 		var e int
 		b, e = openLen(b, 1)
-		b = protowire.AppendTag(b, anyString, protowire.BytesType)
-		b = protowire.AppendString(b, s)
+		b = wireAppendTag(b, anyString, wireBytesType)
+		b = wireAppendString(b, s)
 		b = closeLen(b, e)
 	}
 	b = closeLen(b, arr)
@@ -219,16 +216,16 @@ const (
 )
 
 // wireType is the wire type a field of kind k is written with (unpacked).
-func (k fieldKind) wireType() protowire.Type {
+func (k fieldKind) wireType() wireType {
 	switch k {
 	case fkString, fkBytes, fkTraceID, fkSpanID, fkMessage:
-		return protowire.BytesType
+		return wireBytesType
 	case fkFixed32:
-		return protowire.Fixed32Type
+		return wireFixed32Type
 	case fkFixed64, fkSfixed64, fkDouble:
-		return protowire.Fixed64Type
+		return wireFixed64Type
 	}
-	return protowire.VarintType
+	return wireVarintType
 }
 
 // Field flags.
@@ -308,7 +305,7 @@ var enumNames = [...][]string{
 // fieldDesc describes one field: its number, kind, flags, the message (or
 // enum) it refers to, and its proto and lowerCamelCase JSON names.
 type fieldDesc struct {
-	num   protowire.Number
+	num   wireNumber
 	kind  fieldKind
 	flags uint8
 	msg   msgID
@@ -321,7 +318,7 @@ func (f *fieldDesc) repeated() bool { return f.flags&fRepeated != 0 }
 // packed reports whether the field is a repeated scalar, which proto3
 // writes packed in one LEN record (readers accept both forms).
 func (f *fieldDesc) packed() bool {
-	return f.flags&fRepeated != 0 && f.kind.wireType() != protowire.BytesType
+	return f.flags&fRepeated != 0 && f.kind.wireType() != wireBytesType
 }
 
 // msgDesc is one message: its fields in field-number order.
@@ -332,7 +329,7 @@ type msgDesc struct {
 
 // field returns the index in m.fields of field num, or -1 for an unknown
 // field.
-func (m *msgDesc) field(num protowire.Number) int {
+func (m *msgDesc) field(num wireNumber) int {
 	// Most messages number their fields 1..n: try the direct slot first.
 	if i := int(num) - 1; i >= 0 && i < len(m.fields) && m.fields[i].num == num {
 		return i
@@ -607,7 +604,7 @@ func (e *wireError) Unwrap() error { return errBadData }
 // field number num) and its index when the field is repeated (else -1).
 type pathElem struct {
 	f   *fieldDesc
-	num protowire.Number
+	num wireNumber
 	idx int32
 }
 
@@ -621,7 +618,7 @@ type walker struct {
 	// Failure: code, path length, and details.
 	code      walkCode
 	pathLen   int
-	perr      int // protowire error code (codeMalformed)
+	perr      int // wire.go error code (codeMalformed)
 	off       int // byte offset in the request (codeMalformed)
 	got, want int
 }
@@ -680,12 +677,12 @@ func (w *walker) message(m msgID, b []byte, d, off int) bool {
 	start := len(b)
 	for len(b) > 0 {
 		pos := off + start - len(b)
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := wireConsumeTag(b)
 		if n < 0 {
 			w.perr, w.off = n, pos
 			return w.fail(d, codeMalformed)
 		}
-		if num > protowire.MaxValidNumber {
+		if num > wireMaxValidNumber {
 			w.got, w.off = int(num), pos
 			return w.fail(d, codeFieldNum)
 		}
@@ -693,7 +690,7 @@ func (w *walker) message(m msgID, b []byte, d, off int) bool {
 		fi := desc.field(num)
 		if fi < 0 {
 			// Unknown field: skip it as proto does (it may be newer OTLP).
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n = wireConsumeFieldValue(num, typ, b)
 			if n < 0 {
 				w.path[d] = pathElem{num: num, idx: -1}
 				w.perr, w.off = n, pos
@@ -710,20 +707,20 @@ func (w *walker) message(m msgID, b []byte, d, off int) bool {
 		}
 		w.path[d] = pathElem{f: f, num: num, idx: idx}
 		want := f.kind.wireType()
-		if typ != want && !(typ == protowire.BytesType && f.packed()) {
+		if typ != want && !(typ == wireBytesType && f.packed()) {
 			w.got, w.want = int(typ), int(want)
 			return w.fail(d+1, codeWireType)
 		}
 		switch typ {
-		case protowire.VarintType:
-			_, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			_, n = protowire.ConsumeFixed32(b)
-		case protowire.Fixed64Type:
-			_, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
+		case wireVarintType:
+			_, n = wireConsumeVarint(b)
+		case wireFixed32Type:
+			_, n = wireConsumeFixed32(b)
+		case wireFixed64Type:
+			_, n = wireConsumeFixed64(b)
+		case wireBytesType:
 			var v []byte
-			v, n = protowire.ConsumeBytes(b)
+			v, n = wireConsumeBytes(b)
 			if n >= 0 && !w.value(f, v, d+1, off+start-len(b)+n-len(v)) {
 				return false
 			}
@@ -775,7 +772,7 @@ func (w *walker) value(f *fieldDesc, v []byte, d, off int) bool {
 		}
 	case fkUint64:
 		for len(v) > 0 {
-			_, n := protowire.ConsumeVarint(v)
+			_, n := wireConsumeVarint(v)
 			if n < 0 {
 				w.perr, w.off = n, off
 				return w.fail(d, codeMalformed)
@@ -983,14 +980,14 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 			tag = uint64(c&0x7f) | uint64(b[1])<<7
 			b = b[2:]
 		} else {
-			v, n := protowire.ConsumeVarint(b)
+			v, n := wireConsumeVarint(b)
 			if n < 0 {
 				return false
 			}
 			tag = v
 			b = b[n:]
 		}
-		num, typ := tag>>3, protowire.Type(tag&7)
+		num, typ := tag>>3, wireType(tag&7)
 		var f fastField
 		if num < fastNums {
 			f = tab[num]
@@ -998,10 +995,10 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 		if f.op == opUnknown {
 			// Field 0 and numbers beyond 2^29-1 are malformed; any other
 			// unknown field is skipped as proto does (it may be newer OTLP).
-			if num == 0 || num > uint64(protowire.MaxValidNumber) {
+			if num == 0 || num > uint64(wireMaxValidNumber) {
 				return false
 			}
-			n := protowire.ConsumeFieldValue(protowire.Number(num), typ, b)
+			n := wireConsumeFieldValue(wireNumber(num), typ, b)
 			if n < 0 {
 				return false
 			}
@@ -1009,13 +1006,13 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 			continue
 		}
 		switch typ {
-		case protowire.BytesType:
+		case wireBytesType:
 			var l uint64
 			if len(b) > 0 && b[0] < 0x80 {
 				l = uint64(b[0])
 				b = b[1:]
 			} else {
-				v, n := protowire.ConsumeVarint(b)
+				v, n := wireConsumeVarint(b)
 				if n < 0 {
 					return false
 				}
@@ -1074,7 +1071,7 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 			default: // a scalar in a LEN record
 				return false
 			}
-		case protowire.VarintType:
+		case wireVarintType:
 			if f.op != opVarint && f.op != opPackedVarint {
 				return false
 			}
@@ -1083,12 +1080,12 @@ func (w *fastWalker) message(m msgID, b []byte) bool {
 				return false
 			}
 			b = b[n:]
-		case protowire.Fixed64Type:
+		case wireFixed64Type:
 			if (f.op != opFixed64 && f.op != opPacked8) || len(b) < 8 {
 				return false
 			}
 			b = b[8:]
-		case protowire.Fixed32Type:
+		case wireFixed32Type:
 			if f.op != opFixed32 || len(b) < 4 {
 				return false
 			}
@@ -1139,7 +1136,7 @@ func (w *fastWalker) fastKeyValue(b []byte) bool {
 }
 
 // skipVarint returns the length of the varint at the start of b, or -1
-// where protowire.ConsumeVarint fails (truncated, or more than 64 bits).
+// where wireConsumeVarint fails (truncated, or more than 64 bits).
 func skipVarint(b []byte) int {
 	for i := 0; i < len(b) && i < 10; i++ {
 		if b[i] < 0x80 {
@@ -1204,10 +1201,7 @@ func (w *walker) err() error {
 	var msg string
 	switch w.code {
 	case codeMalformed:
-		// protowire's messages start with "proto:" and a space (sometimes
-		// U+00A0) that would repeat what errBadData says.
-		pe := strings.TrimPrefix(protowire.ParseError(w.perr).Error(), "proto:")
-		msg = fmt.Sprintf("malformed protobuf at byte %d: %s", w.off, strings.TrimLeft(pe, " \u00a0"))
+		msg = fmt.Sprintf("malformed protobuf at byte %d: %v", w.off, wireParseError(w.perr))
 	case codeFieldNum:
 		msg = fmt.Sprintf("malformed protobuf at byte %d: field number %d out of range", w.off, w.got)
 	case codeUTF8:
@@ -1269,21 +1263,21 @@ func (e *enricher) enrich(dst []byte, sig signal, b []byte) []byte {
 		seen = make([]uint64, n)
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := wireConsumeTag(b)
 		if n < 0 {
 			break
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		m := wireConsumeFieldValue(num, typ, b[n:])
 		if m < 0 {
 			break
 		}
 		rec := b[:n+m]
 		b = b[n+m:]
-		if num != 1 || typ != protowire.BytesType {
+		if num != 1 || typ != wireBytesType {
 			dst = append(dst, rec...)
 			continue
 		}
-		rx, _ := protowire.ConsumeBytes(rec[n:])
+		rx, _ := wireConsumeBytes(rec[n:])
 		clear(seen)
 		dst = e.enrichOne(dst, rec, rx, seen)
 	}
@@ -1296,16 +1290,16 @@ func (e *enricher) enrichOne(dst, rec, rx []byte, seen []uint64) []byte {
 	// Pass 1: which keys the resource has, and the sizes.
 	resLen, resRecs, nres := 0, 0, 0
 	for p := rx; len(p) > 0; {
-		num, typ, n := protowire.ConsumeTag(p)
+		num, typ, n := wireConsumeTag(p)
 		if n < 0 {
 			return append(dst, rec...)
 		}
-		m := protowire.ConsumeFieldValue(num, typ, p[n:])
+		m := wireConsumeFieldValue(num, typ, p[n:])
 		if m < 0 {
 			return append(dst, rec...)
 		}
-		if num == 1 && typ == protowire.BytesType {
-			res, _ := protowire.ConsumeBytes(p[n:])
+		if num == 1 && typ == wireBytesType {
+			res, _ := wireConsumeBytes(p[n:])
 			resLen += len(res)
 			resRecs += n + m
 			nres++
@@ -1316,16 +1310,16 @@ func (e *enricher) enrichOne(dst, rec, rx []byte, seen []uint64) []byte {
 	add := 0
 	for i, a := range e.attrs {
 		if seen[i/64]&(1<<(i%64)) == 0 {
-			add += 1 + protowire.SizeBytes(len(a.kv))
+			add += 1 + wireSizeBytes(len(a.kv))
 		}
 	}
 	if add == 0 {
 		return append(dst, rec...)
 	}
 	newRes := resLen + add
-	newRX := len(rx) - resRecs + 1 + protowire.SizeBytes(newRes)
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(newRX))
+	newRX := len(rx) - resRecs + 1 + wireSizeBytes(newRes)
+	dst = wireAppendTag(dst, 1, wireBytesType)
+	dst = wireAppendVarint(dst, uint64(newRX))
 	if nres == 0 {
 		return append(e.appendResource(dst, rx, newRes, seen), rx...)
 	}
@@ -1333,9 +1327,9 @@ func (e *enricher) enrichOne(dst, rec, rx []byte, seen []uint64) []byte {
 	// merged, enriched resource.
 	first := true
 	for p := rx; len(p) > 0; {
-		num, typ, n := protowire.ConsumeTag(p)
-		m := protowire.ConsumeFieldValue(num, typ, p[n:])
-		if num == 1 && typ == protowire.BytesType {
+		num, typ, n := wireConsumeTag(p)
+		m := wireConsumeFieldValue(num, typ, p[n:])
+		if num == 1 && typ == wireBytesType {
 			if first {
 				dst = e.appendResource(dst, rx, newRes, seen)
 				first = false
@@ -1351,21 +1345,21 @@ func (e *enricher) enrichOne(dst, rec, rx []byte, seen []uint64) []byte {
 // appendResource appends a resource record of length size: the contents of
 // every resource record of rx, then the attributes not in seen.
 func (e *enricher) appendResource(dst, rx []byte, size int, seen []uint64) []byte {
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(size))
+	dst = wireAppendTag(dst, 1, wireBytesType)
+	dst = wireAppendVarint(dst, uint64(size))
 	for p := rx; len(p) > 0; {
-		num, typ, n := protowire.ConsumeTag(p)
-		m := protowire.ConsumeFieldValue(num, typ, p[n:])
-		if num == 1 && typ == protowire.BytesType {
-			res, _ := protowire.ConsumeBytes(p[n:])
+		num, typ, n := wireConsumeTag(p)
+		m := wireConsumeFieldValue(num, typ, p[n:])
+		if num == 1 && typ == wireBytesType {
+			res, _ := wireConsumeBytes(p[n:])
 			dst = append(dst, res...)
 		}
 		p = p[n+m:]
 	}
 	for i, a := range e.attrs {
 		if seen[i/64]&(1<<(i%64)) == 0 {
-			dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-			dst = protowire.AppendBytes(dst, a.kv)
+			dst = wireAppendTag(dst, 1, wireBytesType)
+			dst = wireAppendBytes(dst, a.kv)
 		}
 	}
 	return dst
@@ -1374,16 +1368,16 @@ func (e *enricher) appendResource(dst, rx []byte, size int, seen []uint64) []byt
 // markKeys sets in seen the attributes whose keys the Resource res has.
 func (e *enricher) markKeys(res []byte, seen []uint64) {
 	for len(res) > 0 {
-		num, typ, n := protowire.ConsumeTag(res)
+		num, typ, n := wireConsumeTag(res)
 		if n < 0 {
 			return
 		}
-		m := protowire.ConsumeFieldValue(num, typ, res[n:])
+		m := wireConsumeFieldValue(num, typ, res[n:])
 		if m < 0 {
 			return
 		}
-		if num == 1 && typ == protowire.BytesType {
-			kv, _ := protowire.ConsumeBytes(res[n:])
+		if num == 1 && typ == wireBytesType {
+			kv, _ := wireConsumeBytes(res[n:])
 			key := kvKey(kv)
 			for i, a := range e.attrs {
 				if a.key == string(key) {
@@ -1400,16 +1394,16 @@ func (e *enricher) markKeys(res []byte, seen []uint64) {
 func kvKey(kv []byte) []byte {
 	var key []byte
 	for len(kv) > 0 {
-		num, typ, n := protowire.ConsumeTag(kv)
+		num, typ, n := wireConsumeTag(kv)
 		if n < 0 {
 			break
 		}
-		m := protowire.ConsumeFieldValue(num, typ, kv[n:])
+		m := wireConsumeFieldValue(num, typ, kv[n:])
 		if m < 0 {
 			break
 		}
-		if num == 1 && typ == protowire.BytesType {
-			key, _ = protowire.ConsumeBytes(kv[n:])
+		if num == 1 && typ == wireBytesType {
+			key, _ = wireConsumeBytes(kv[n:])
 		}
 		kv = kv[n+m:]
 	}

@@ -622,11 +622,11 @@ func fastSchemaOf(t testing.TB) (tab [numMsgs][fastNums]fastField) {
 				e.op = opPacked8
 			case f.packed():
 				t.Fatalf("%s.%s: no fast op for packed %d", schema[m].name, f.name, f.kind)
-			case f.kind.wireType() == protowire.VarintType:
+			case f.kind.wireType() == wireVarintType:
 				e.op = opVarint
-			case f.kind.wireType() == protowire.Fixed32Type:
+			case f.kind.wireType() == wireFixed32Type:
 				e.op = opFixed32
-			case f.kind.wireType() == protowire.Fixed64Type:
+			case f.kind.wireType() == wireFixed64Type:
 				e.op = opFixed64
 			default:
 				t.Fatalf("%s.%s: no fast op for kind %d", schema[m].name, f.name, f.kind)

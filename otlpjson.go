@@ -24,13 +24,11 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // maxJSONDepth bounds the nesting of the values of unknown fields we skip
 // (the recursion of skipValue); proto's own recursion limit.
-const maxJSONDepth = protowire.DefaultRecursionLimit
+const maxJSONDepth = wireDefaultRecursionLimit
 
 // jpathElem is one step of the JSON path of an error: a known field, or the
 // raw key of an unknown one, and the array index (-1 when not in an array).
@@ -553,7 +551,7 @@ func (d *jdec) intValue(k fieldKind) (uint64, bool) {
 	if v, ok := d.plainUint(); ok {
 		if v <= maxUint(k) {
 			if k == fkSint32 {
-				v = protowire.EncodeZigZag(int64(v))
+				v = wireEncodeZigZag(int64(v))
 			}
 			return v, true
 		}
@@ -579,7 +577,7 @@ func (d *jdec) intValue(k fieldKind) (uint64, bool) {
 		v = -mag
 	}
 	if k == fkSint32 {
-		v = protowire.EncodeZigZag(int64(v))
+		v = wireEncodeZigZag(int64(v))
 	}
 	return v, true
 }
@@ -627,12 +625,12 @@ func (d *jdec) doubleValue() (float64, bool) {
 
 // jTag appends the tag of field num with wire type typ: one byte for the
 // field numbers below 16 (all but two of OTLP's), inlined where
-// protowire.AppendTag is a call.
-func jTag(dst []byte, num protowire.Number, typ protowire.Type) []byte {
+// wireAppendTag is a call.
+func jTag(dst []byte, num wireNumber, typ wireType) []byte {
 	return jVarint(dst, uint64(num)<<3|uint64(typ))
 }
 
-// jVarint appends v as a varint, inlined (protowire.AppendVarint is a call).
+// jVarint appends v as a varint, inlined (wireAppendVarint is a call).
 func jVarint(dst []byte, v uint64) []byte {
 	for v >= 0x80 {
 		dst = append(dst, byte(v)|0x80)
@@ -642,8 +640,8 @@ func jVarint(dst []byte, v uint64) []byte {
 }
 
 // jOpen is openLen with jTag.
-func jOpen(dst []byte, num protowire.Number) ([]byte, int) {
-	dst = append(jTag(dst, num, protowire.BytesType), 0)
+func jOpen(dst []byte, num wireNumber) ([]byte, int) {
+	dst = append(jTag(dst, num, wireBytesType), 0)
 	return dst, len(dst)
 }
 
@@ -921,7 +919,7 @@ func (d *jdec) list(dst []byte, f *fieldDesc) ([]byte, bool) {
 	}
 	if packed {
 		if len(dst) == start { // [] is no value at all
-			return dst[:start-1-protowire.SizeTag(f.num)], true
+			return dst[:start-1-wireSizeTag(f.num)], true
 		}
 		dst = closeLen(dst, start)
 	}
@@ -934,10 +932,10 @@ func (d *jdec) scalar(dst []byte, f *fieldDesc) ([]byte, bool) {
 	switch f.kind {
 	case fkDouble:
 		v, ok := d.doubleValue()
-		return protowire.AppendFixed64(dst, math.Float64bits(v)), ok
+		return wireAppendFixed64(dst, math.Float64bits(v)), ok
 	case fkFixed64:
 		v, ok := d.intValue(f.kind)
-		return protowire.AppendFixed64(dst, v), ok
+		return wireAppendFixed64(dst, v), ok
 	default: // fkUint64
 		v, ok := d.intValue(f.kind)
 		return jVarint(dst, v), ok
@@ -982,7 +980,7 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if len(s)%2 != 0 {
 			return dst, d.failNot(s, "a hex", f.kind)
 		}
-		dst = jTag(dst, f.num, protowire.BytesType)
+		dst = jTag(dst, f.num, wireBytesType)
 		dst = jVarint(dst, uint64(len(s)/2))
 		n := len(dst)
 		dst = slices.Grow(dst, len(s)/2)[:n+len(s)/2]
@@ -1002,8 +1000,8 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		if !v && !presence {
 			return dst, true
 		}
-		dst = jTag(dst, f.num, protowire.VarintType)
-		return jVarint(dst, protowire.EncodeBool(v)), true
+		dst = jTag(dst, f.num, wireVarintType)
+		return jVarint(dst, wireEncodeBool(v)), true
 	case fkDouble:
 		v, ok := d.doubleValue()
 		if !ok || math.Float64bits(v) == 0 && !presence {
@@ -1021,25 +1019,25 @@ func (d *jdec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) {
 		return dst, ok
 	}
 	switch f.kind.wireType() {
-	case protowire.Fixed32Type:
-		dst = jTag(dst, f.num, protowire.Fixed32Type)
-		return protowire.AppendFixed32(dst, uint32(v)), true
-	case protowire.Fixed64Type:
-		dst = jTag(dst, f.num, protowire.Fixed64Type)
-		return protowire.AppendFixed64(dst, v), true
+	case wireFixed32Type:
+		dst = jTag(dst, f.num, wireFixed32Type)
+		return wireAppendFixed32(dst, uint32(v)), true
+	case wireFixed64Type:
+		dst = jTag(dst, f.num, wireFixed64Type)
+		return wireAppendFixed64(dst, v), true
 	}
-	dst = jTag(dst, f.num, protowire.VarintType)
+	dst = jTag(dst, f.num, wireVarintType)
 	return jVarint(dst, v), true
 }
 
 // appendStr appends string field num with the raw content of a JSON
 // string (esc: it has escapes to decode); the empty string only with
 // presence.
-func (d *jdec) appendStr(dst []byte, num protowire.Number, raw []byte, esc, presence bool) ([]byte, bool) {
+func (d *jdec) appendStr(dst []byte, num wireNumber, raw []byte, esc, presence bool) ([]byte, bool) {
 	if len(raw) == 0 && !presence {
 		return dst, true
 	}
-	dst = jTag(dst, num, protowire.BytesType)
+	dst = jTag(dst, num, wireBytesType)
 	if !esc {
 		return append(jVarint(dst, uint64(len(raw))), raw...), true
 	}
@@ -1089,7 +1087,7 @@ func (d *jdec) enumName(dst []byte, f *fieldDesc, presence bool) ([]byte, bool) 
 			if n == 0 && !presence {
 				return dst, true
 			}
-			dst = jTag(dst, f.num, protowire.VarintType)
+			dst = jTag(dst, f.num, wireVarintType)
 			return jVarint(dst, uint64(n)), true
 		}
 	}
@@ -1174,36 +1172,36 @@ func protoToJSON(sig signal, dst, pb []byte) ([]byte, error) {
 // wireRecord is one decoded record: its field, wire type and value (v for
 // scalars, b for LEN).
 type wireRecord struct {
-	num protowire.Number
-	typ protowire.Type
+	num wireNumber
+	typ wireType
 	v   uint64
 	b   []byte
 }
 
 // consumeRecord decodes the record at the start of p; n < 0 on error.
 func consumeRecord(p []byte) (r wireRecord, n int) {
-	num, typ, n := protowire.ConsumeTag(p)
+	num, typ, n := wireConsumeTag(p)
 	if n < 0 {
 		return r, n
 	}
-	if num > protowire.MaxValidNumber {
+	if num > wireMaxValidNumber {
 		return r, -1
 	}
 	r.num, r.typ = num, typ
 	var m int
 	switch typ {
-	case protowire.VarintType:
-		r.v, m = protowire.ConsumeVarint(p[n:])
-	case protowire.Fixed32Type:
+	case wireVarintType:
+		r.v, m = wireConsumeVarint(p[n:])
+	case wireFixed32Type:
 		var v uint32
-		v, m = protowire.ConsumeFixed32(p[n:])
+		v, m = wireConsumeFixed32(p[n:])
 		r.v = uint64(v)
-	case protowire.Fixed64Type:
-		r.v, m = protowire.ConsumeFixed64(p[n:])
-	case protowire.BytesType:
-		r.b, m = protowire.ConsumeBytes(p[n:])
+	case wireFixed64Type:
+		r.v, m = wireConsumeFixed64(p[n:])
+	case wireBytesType:
+		r.b, m = wireConsumeBytes(p[n:])
 	default:
-		m = protowire.ConsumeFieldValue(num, typ, p[n:])
+		m = wireConsumeFieldValue(num, typ, p[n:])
 	}
 	if m < 0 {
 		return r, m
@@ -1233,11 +1231,11 @@ func appendJSONMessage(dst []byte, m msgID, b []byte, anyDepth int) ([]byte, err
 	for p := b; len(p) > 0; {
 		r, n := consumeRecord(p)
 		if n < 0 {
-			return dst, jsonWireError(desc.name, "malformed protobuf: "+protowire.ParseError(n).Error())
+			return dst, jsonWireError(desc.name, "malformed protobuf: "+wireParseError(n).Error())
 		}
 		if fi := desc.field(r.num); fi >= 0 {
 			f := &desc.fields[fi]
-			if want := f.kind.wireType(); r.typ != want && !(r.typ == protowire.BytesType && f.packed()) {
+			if want := f.kind.wireType(); r.typ != want && !(r.typ == wireBytesType && f.packed()) {
 				return dst, jsonWireError(desc.name+"."+f.name, fmt.Sprintf("wire type %s, want %s", wireTypeNames[r.typ&7], wireTypeNames[want&7]))
 			}
 			if seen&(1<<fi) != 0 && (fi != last || !f.repeated()) {
@@ -1336,7 +1334,7 @@ func appendJSONMessage(dst []byte, m msgID, b []byte, anyDepth int) ([]byte, err
 					count++
 				}
 			}
-			if dst, err = appendField(dst, f, wireRecord{num: f.num, typ: protowire.BytesType, b: merged}, &first, anyDepth); err != nil {
+			if dst, err = appendField(dst, f, wireRecord{num: f.num, typ: wireBytesType, b: merged}, &first, anyDepth); err != nil {
 				return dst, err
 			}
 		default: // the last value wins
@@ -1395,7 +1393,7 @@ func appendElems(dst []byte, f *fieldDesc, r wireRecord, first *bool, anyDepth i
 		}
 		*first = false
 	}
-	if !(r.typ == protowire.BytesType && f.packed()) {
+	if !(r.typ == wireBytesType && f.packed()) {
 		sep()
 		return appendJSONValue(dst, f, r.typ, r.v, r.b, anyDepth)
 	}
@@ -1403,23 +1401,23 @@ func appendElems(dst []byte, f *fieldDesc, r wireRecord, first *bool, anyDepth i
 		var v uint64
 		var n int
 		if f.kind == fkUint64 {
-			v, n = protowire.ConsumeVarint(p)
+			v, n = wireConsumeVarint(p)
 		} else {
-			v, n = protowire.ConsumeFixed64(p)
+			v, n = wireConsumeFixed64(p)
 		}
 		if n < 0 {
 			return dst, jsonWireError(f.name, "malformed packed values")
 		}
 		p = p[n:]
 		sep()
-		dst, _ = appendJSONValue(dst, f, protowire.Fixed64Type, v, nil, anyDepth)
+		dst, _ = appendJSONValue(dst, f, wireFixed64Type, v, nil, anyDepth)
 	}
 	return dst, nil
 }
 
 // appendJSONValue appends one JSON value of field f: v for scalars, b for
 // LEN.
-func appendJSONValue(dst []byte, f *fieldDesc, typ protowire.Type, v uint64, b []byte, anyDepth int) ([]byte, error) {
+func appendJSONValue(dst []byte, f *fieldDesc, typ wireType, v uint64, b []byte, anyDepth int) ([]byte, error) {
 	switch f.kind {
 	case fkMessage:
 		return appendJSONMessage(dst, f.msg, b, anyDepth)
@@ -1443,7 +1441,7 @@ func appendJSONValue(dst []byte, f *fieldDesc, typ protowire.Type, v uint64, b [
 	case fkUint32, fkFixed32:
 		return strconv.AppendUint(dst, uint64(uint32(v)), 10), nil
 	case fkSint32:
-		return strconv.AppendInt(dst, int64(int32(protowire.DecodeZigZag(v&math.MaxUint32))), 10), nil
+		return strconv.AppendInt(dst, int64(int32(wireDecodeZigZag(v&math.MaxUint32))), 10), nil
 	case fkInt64, fkSfixed64:
 		dst = append(dst, '"')
 		dst = strconv.AppendInt(dst, int64(v), 10)

@@ -563,7 +563,7 @@ func (d *refDec) list(dst []byte, f *fieldDesc) ([]byte, error) {
 	top.idx = -1
 	if packed {
 		if len(dst) == start { // [] is no value at all
-			return dst[:start-1-protowire.SizeTag(f.num)], nil
+			return dst[:start-1-protowire.SizeTag(protowire.Number(f.num))], nil
 		}
 		dst = closeLen(dst, start)
 	}
@@ -617,7 +617,7 @@ func (d *refDec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, error) 
 		if len(raw) == 0 && !presence {
 			return dst, nil
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
+		dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.BytesType)
 		if !esc {
 			return protowire.AppendBytes(dst, raw), nil
 		}
@@ -661,7 +661,7 @@ func (d *refDec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, error) 
 		if len(s)%2 != 0 {
 			return dst, d.valErrorf("%q is not a hex %s", s, refKindNames[f.kind])
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
+		dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.BytesType)
 		dst = protowire.AppendVarint(dst, uint64(len(s)/2))
 		n := len(dst)
 		dst = slices.Grow(dst, len(s)/2)[:n+len(s)/2]
@@ -681,7 +681,7 @@ func (d *refDec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, error) 
 		if !v && !presence {
 			return dst, nil
 		}
-		dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
+		dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.VarintType)
 		return protowire.AppendVarint(dst, protowire.EncodeBool(v)), nil
 	case fkDouble:
 		v, err := d.doubleValue()
@@ -700,7 +700,7 @@ func (d *refDec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, error) 
 					if n == 0 && !presence {
 						return dst, nil
 					}
-					dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
+					dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.VarintType)
 					return protowire.AppendVarint(dst, uint64(n)), nil
 				}
 			}
@@ -713,14 +713,14 @@ func (d *refDec) value(dst []byte, f *fieldDesc, presence bool) ([]byte, error) 
 		return dst, err
 	}
 	switch f.kind.wireType() {
-	case protowire.Fixed32Type:
-		dst = protowire.AppendTag(dst, f.num, protowire.Fixed32Type)
+	case wireFixed32Type:
+		dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.Fixed32Type)
 		return protowire.AppendFixed32(dst, uint32(v)), nil
-	case protowire.Fixed64Type:
-		dst = protowire.AppendTag(dst, f.num, protowire.Fixed64Type)
+	case wireFixed64Type:
+		dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.Fixed64Type)
 		return protowire.AppendFixed64(dst, v), nil
 	}
-	dst = protowire.AppendTag(dst, f.num, protowire.VarintType)
+	dst = protowire.AppendTag(dst, protowire.Number(f.num), protowire.VarintType)
 	return protowire.AppendVarint(dst, v), nil
 }
 

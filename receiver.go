@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Errors of ingest that decide the answer a client gets.
@@ -169,15 +167,15 @@ func (rc *receiver) ingest(sig signal, pb []byte) error {
 func enrichedMax(en *enricher, pb []byte) int {
 	perRX := 12 // the resource's tag and length, and two length prefixes growing
 	for _, a := range en.attrs {
-		perRX += 1 + protowire.SizeBytes(len(a.kv))
+		perRX += 1 + wireSizeBytes(len(a.kv))
 	}
 	n := len(pb)
 	for p := pb; len(p) > 0; {
-		num, typ, k := protowire.ConsumeTag(p)
+		num, typ, k := wireConsumeTag(p)
 		if k < 0 {
 			break
 		}
-		m := protowire.ConsumeFieldValue(num, typ, p[k:])
+		m := wireConsumeFieldValue(num, typ, p[k:])
 		if m < 0 {
 			break
 		}

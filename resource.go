@@ -24,8 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // bytesPerMB converts Lambda's MB to bytes: the semantic conventions use
@@ -139,8 +137,8 @@ func (r *resource) build() []encodedKV {
 // encodeKV strips the tag and length that the appendKV* helpers write, so
 // the encodedKV holds the KeyValue message alone.
 func encodeKV(key string, field []byte) encodedKV {
-	_, _, n := protowire.ConsumeTag(field)
-	_, m := protowire.ConsumeVarint(field[n:])
+	_, _, n := wireConsumeTag(field)
+	_, m := wireConsumeVarint(field[n:])
 	return encodedKV{key: key, kv: field[n+m:]}
 }
 
@@ -181,12 +179,12 @@ func (r *resource) attrs() []encodedKV {
 // appendResource appends a Resource message holding every attribute as
 // field num of the enclosing message (field 1 of ResourceSpans,
 // ResourceMetrics and ResourceLogs).
-func (r *resource) appendResource(b []byte, num protowire.Number) []byte {
+func (r *resource) appendResource(b []byte, num wireNumber) []byte {
 	kvs := r.attrs()
 	b, start := openLen(b, num)
 	for _, kv := range kvs {
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, kv.kv)
+		b = wireAppendTag(b, 1, wireBytesType)
+		b = wireAppendBytes(b, kv.kv)
 	}
 	return closeLen(b, start)
 }

@@ -55,8 +55,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const (
@@ -1154,20 +1152,20 @@ func (t *telemetry) appendLog(o *batchOut, lr logRec) {
 	if lr.text != nil {
 		var v int
 		b, v = openLen(b, 5)
-		b = protowire.AppendTag(b, anyString, protowire.BytesType)
-		b = protowire.AppendBytes(b, lr.text)
+		b = wireAppendTag(b, anyString, wireBytesType)
+		b = wireAppendBytes(b, lr.text)
 		b = closeLen(b, v)
 	} else if lr.body != nil {
-		b = protowire.AppendTag(b, 5, protowire.BytesType)
-		b = protowire.AppendBytes(b, lr.body)
+		b = wireAppendTag(b, 5, wireBytesType)
+		b = wireAppendBytes(b, lr.body)
 	}
 	b = appendKVString(b, 6, attrTelemetryType, lr.typ)
 	b = append(b, lr.attrs...)
 	if inv := lr.inv; inv != nil {
 		inv.ids()
 		if inv.sampled {
-			b = protowire.AppendTag(b, 8, protowire.Fixed32Type)
-			b = protowire.AppendFixed32(b, 1)
+			b = wireAppendTag(b, 8, wireFixed32Type)
+			b = wireAppendFixed32(b, 1)
 		}
 		b = appendBytes(b, 9, inv.traceID[:])
 		b = appendBytes(b, 10, inv.spanID[:])
@@ -1229,8 +1227,8 @@ func (o *batchOut) appendSpan(sp *spanRec) {
 	if sp.sampled {
 		flags |= 1
 	}
-	b = protowire.AppendTag(b, 16, protowire.Fixed32Type)
-	b = protowire.AppendFixed32(b, flags)
+	b = wireAppendTag(b, 16, wireFixed32Type)
+	b = wireAppendFixed32(b, flags)
 	o.spans = closeLen(b, start)
 	o.nSpans++
 }
@@ -1256,12 +1254,12 @@ func (t *telemetry) hist(o *batchOut, m platMetric, start, end int64, v float64)
 		if (i == len(bounds) || v <= bounds[i]) && (i == 0 || v > bounds[i-1]) {
 			c = 1
 		}
-		b = protowire.AppendFixed64(b, c)
+		b = wireAppendFixed64(b, c)
 	}
 	b = closeLen(b, p)
 	b, p = openLen(b, 7)
 	for _, x := range bounds {
-		b = protowire.AppendFixed64(b, math.Float64bits(x))
+		b = wireAppendFixed64(b, math.Float64bits(x))
 	}
 	b = closeLen(b, p)
 	b = appendDouble(b, 11, v)
@@ -1281,8 +1279,8 @@ func (t *telemetry) count(o *batchOut, m platMetric, start, end int64) {
 	b, dp := openLen(o.points[m], 1)
 	b = appendFixed64(b, 2, uint64(start))
 	b = appendFixed64(b, 3, uint64(end))
-	b = protowire.AppendTag(b, 6, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, 1)
+	b = wireAppendTag(b, 6, wireFixed64Type)
+	b = wireAppendFixed64(b, 1)
 	o.points[m] = closeLen(b, dp)
 	o.nPoints[m]++
 }
@@ -1339,13 +1337,13 @@ func (t *telemetry) wrap(items []byte) []byte {
 	sc = closeLen(sc, s)
 	res := t.res.appendResource(nil, 1)
 	scopeLen := len(sc) + len(items)
-	rsLen := len(res) + 1 + protowire.SizeVarint(uint64(scopeLen)) + scopeLen
-	b := make([]byte, 0, 1+protowire.SizeVarint(uint64(rsLen))+rsLen)
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(rsLen))
+	rsLen := len(res) + 1 + wireSizeVarint(uint64(scopeLen)) + scopeLen
+	b := make([]byte, 0, 1+wireSizeVarint(uint64(rsLen))+rsLen)
+	b = wireAppendTag(b, 1, wireBytesType)
+	b = wireAppendVarint(b, uint64(rsLen))
 	b = append(b, res...)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(scopeLen))
+	b = wireAppendTag(b, 2, wireBytesType)
+	b = wireAppendVarint(b, uint64(scopeLen))
 	b = append(b, sc...)
 	return append(b, items...)
 }
@@ -1752,8 +1750,8 @@ func looksLikeTime(s string) bool {
 
 // appendAnyString appends the content of an AnyValue holding s.
 func appendAnyString(b []byte, s string) []byte {
-	b = protowire.AppendTag(b, anyString, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = wireAppendTag(b, anyString, wireBytesType)
+	return wireAppendString(b, s)
 }
 
 // appendJSONLine converts a JSON-format log line: body and attributes
@@ -1862,8 +1860,8 @@ func appendAnyValue(b, val []byte, depth int) ([]byte, error) {
 		return appendAnyString(b, s), nil
 	case '0':
 		if i, err := jsonInt64(val); err == nil {
-			b = protowire.AppendTag(b, anyInt, protowire.VarintType)
-			return protowire.AppendVarint(b, uint64(i)), nil
+			b = wireAppendTag(b, anyInt, wireVarintType)
+			return wireAppendVarint(b, uint64(i)), nil
 		}
 		f, err := jsonNumber(val)
 		if err != nil {
@@ -1875,8 +1873,8 @@ func appendAnyValue(b, val []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		b = protowire.AppendTag(b, anyBool, protowire.VarintType)
-		return protowire.AppendVarint(b, protowire.EncodeBool(v)), nil
+		b = wireAppendTag(b, anyBool, wireVarintType)
+		return wireAppendVarint(b, wireEncodeBool(v)), nil
 	case 'n':
 		return b, jsonNull(val) // an empty AnyValue
 	case '[':
