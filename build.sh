@@ -113,13 +113,14 @@ build() {
 
 upxzip() { # arch stage epoch
 	if ! command -v upx >/dev/null 2>&1; then
-		say "UPX=1 but upx is not installed (apt-get install upx-ucl); skipping the UPX zip"
+		say "UPX=1 but upx is not installed (Debian: apt-get install upx-ucl, from bookworm-backports on bookworm); skipping the UPX zip"
 		return
 	fi
 	local arch=$1 stage=$2 ep=$3 ustage="$DIST/layer-$1-upx" zipf
 	rm -rf "$ustage"
 	cp -a "$stage" "$ustage"
-	upx -q --best --lzma "$ustage/extensions/$NAME" >/dev/null
+	# upx reads its default options from $UPX, which is our "1": unset it.
+	env -u UPX upx -q --best --lzma "$ustage/extensions/$NAME" >/dev/null
 	find "$ustage" -exec touch -h -d "@$ep" {} +
 	zipf="$(abspath "$DIST")/$NAME-$arch-upx.zip"
 	rm -f "$zipf"
