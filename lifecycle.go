@@ -455,6 +455,14 @@ type extension struct {
 
 	lastNext time.Time // when we last called next: the start of a freeze
 
+	// The receiver's enricher follows the resource (learnResource): the
+	// attributes it was built from, and the wrapper's handoff file.
+	rc           *receiver
+	handoff      string
+	resMu        sync.Mutex // guards the two below
+	enrichAttrs  []encodedKV
+	handoffTries int
+
 	// Runtime API proxy (proxy.go); nil when off or its port was taken.
 	proxy    *runtimeProxy
 	proxySrv *http.Server
@@ -743,6 +751,7 @@ func baseName(p string) string {
 func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) string) (*extension, error) {
 	x := &extension{cfg: cfg, lg: lg, api: api}
 	x.res = detectResource(cfg, getenv)
+	x.handoff = handoffPath(getenv)
 	x.st = &stats{}
 	x.ring = newRing(cfg, x.st, lg)
 	exp, err := newExporter(cfg, x.ring, x.st, lg)
@@ -774,7 +783,10 @@ func newExtension(cfg *Config, lg *logger, api *extClient, getenv func(string) s
 // serve starts the HTTP servers on the bound listeners and the background
 // flusher. stop waits for all of them.
 func (x *extension) serve(ls *listeners) {
-	rc := newReceiver(x.cfg.Receiver.MaxBodyBytes, newEnricher(x.res.attrs()), x.ring.pushFill, x.lg)
+	x.enrichAttrs = x.res.attrs()
+	rc := newReceiver(x.cfg.Receiver.MaxBodyBytes, newEnricher(x.enrichAttrs), x.ring.pushFill, x.lg)
+	rc.beforeFirst = x.learnResource
+	x.rc = rc
 	quiet := log.New(io.Discard, "", 0)
 	start := func(ln net.Listener, h http.Handler, h2c bool) {
 		srv := &http.Server{
@@ -914,12 +926,52 @@ func isTransient(err error) bool {
 		(errors.As(err, &ne) && ne.Timeout())
 }
 
+// learnResource takes the wrapper's log names and gives the receiver a new
+// enricher whenever the resource changed (those, or an account id learned
+// from an INVOKE's ARN). It runs before the receiver enriches its first
+// request and at every INVOKE. The wrapper writes the handoff file in the
+// runtime's process before the function's code runs, so it is there by the
+// function's first request and by the first INVOKE; the file is read at
+// most twice, in case the first request came from elsewhere before the
+// runtime started. Requests already queued keep their attributes.
+func (x *extension) learnResource() {
+	x.resMu.Lock()
+	defer x.resMu.Unlock()
+	if x.handoffTries < 2 {
+		x.handoffTries++
+		group, stream, err := readHandoff(x.handoff)
+		switch {
+		case err != nil:
+			x.handoffTries = 2
+			x.lg.warnf("%v; faas.instance and aws.log.* are left out", err)
+		case group != "" || stream != "":
+			x.handoffTries = 2
+			x.res.setLogNames(group, stream)
+			x.lg.debugf("handoff file %s: log group %q, log stream %q", x.handoff, group, stream)
+		}
+	}
+	if x.rc == nil {
+		return
+	}
+	if attrs := x.res.attrs(); !sameKVs(attrs, x.enrichAttrs) {
+		x.enrichAttrs = attrs
+		x.rc.enrich.Store(newEnricher(attrs))
+	}
+}
+
+// sameKVs reports whether a and b are the same snapshot of the resource
+// (resource.build makes a new slice for every change).
+func sameKVs(a, b []encodedKV) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
 // onInvoke handles one INVOKE: it returns when the extension may call next.
 func (x *extension) onInvoke(ctx context.Context, ev nextEvent) {
 	now := time.Now()
 	deadline := time.UnixMilli(ev.DeadlineMs)
 	// This also takes the account id from the ARN when register had none.
 	x.tel.invokeStarted(ev.RequestID, ev.InvokedFunctionArn, ev.Tracing.Value, deadline)
+	x.learnResource()
 	if !x.lastNext.IsZero() && now.Sub(x.lastNext) > staleAfter {
 		x.exp.closeIdle()
 		x.o2.closeIdle()

@@ -352,14 +352,21 @@ func (p *runtimeProxy) fail(w http.ResponseWriter, err error) {
 	w.Write(b)
 }
 
-// proxyMarkerPath is where the marker file goes: next to the wrapper's
-// handoff file (OTEL_LAMBDA_HANDOFF_FILE, default
-// /tmp/otel-lambda-extension/runtime.env), the directory both sides agree on.
-func proxyMarkerPath(getenv func(string) string) string {
-	f := getenv("OTEL_LAMBDA_HANDOFF_FILE")
-	if f == "" {
-		f = "/tmp/otel-lambda-extension/runtime.env"
+// handoffPath is the wrapper's handoff file (OTEL_LAMBDA_HANDOFF_FILE,
+// default /tmp/otel-lambda-extension/runtime.env): the runtime-only values
+// it writes (resource.go, readHandoff), and the directory both sides agree
+// on for the proxy's marker.
+func handoffPath(getenv func(string) string) string {
+	if f := getenv("OTEL_LAMBDA_HANDOFF_FILE"); f != "" {
+		return f
 	}
+	return "/tmp/otel-lambda-extension/runtime.env"
+}
+
+// proxyMarkerPath is where the marker file goes: next to the wrapper's
+// handoff file.
+func proxyMarkerPath(getenv func(string) string) string {
+	f := handoffPath(getenv)
 	dir := "."
 	if i := strings.LastIndexByte(f, '/'); i >= 0 {
 		dir = f[:i]

@@ -887,6 +887,7 @@ func TestRuntimeProxyEndToEnd(t *testing.T) {
 			if strings.Contains(sb.stderr.String(), "no runtimeDone before the deadline") {
 				t.Errorf("the extension waited for the deadline:\n%s", sb.stderr.String())
 			}
+			checkLogNames(t, sb, filepath.Join(dir, "handoff", "runtime.env"), run.wrapper)
 			_, ext := sb.shutdown("")
 			if ext.ExitCode != 0 {
 				t.Errorf("extension exit %d", ext.ExitCode)
@@ -925,4 +926,50 @@ func FuzzInvocationResult(f *testing.F) {
 			t.Errorf("invocationResult(%q) = %q; want %q", path, got, want)
 		}
 	})
+}
+
+// checkLogNames: with the wrapper, the log group and stream it hands over
+// (the runtime's own AWS_LAMBDA_LOG_*_NAME, which the extension cannot see)
+// are on the resource of the function's spans from the first invocation on,
+// and of the platform's; without it they are left out, never guessed.
+func checkLogNames(t *testing.T, sb *sandbox, handoff string, wrapper bool) {
+	t.Helper()
+	var group, stream string
+	if wrapper {
+		for _, line := range strings.Split(string(mustRead(t, handoff)), "\n") {
+			if v, ok := strings.CutPrefix(line, "AWS_LAMBDA_LOG_GROUP_NAME="); ok {
+				group = v
+			}
+			if v, ok := strings.CutPrefix(line, "AWS_LAMBDA_LOG_STREAM_NAME="); ok {
+				stream = v
+			}
+		}
+		if group == "" || stream == "" {
+			t.Fatalf("the wrapper's handoff file %s lacks the log names:\n%s", handoff, mustRead(t, handoff))
+		}
+	}
+	checked := 0
+	for _, sp := range sb.sink.Spans() {
+		ra := sp.ResourceAttrs
+		inst, _ := ra["faas.instance"].(string)
+		groups, _ := ra["aws.log.group.names"].([]any)
+		streams, _ := ra["aws.log.stream.names"].([]any)
+		if !wrapper {
+			if _, ok := ra["faas.instance"]; ok {
+				t.Fatalf("span %s has faas.instance %v without the wrapper; want it left out", sp.Span.GetName(), ra["faas.instance"])
+			}
+			continue
+		}
+		if !strings.HasPrefix(sp.Span.GetName(), "fn-") {
+			continue // platform spans of the init may precede the first INVOKE
+		}
+		checked++
+		if inst != stream || len(groups) != 1 || groups[0] != group || len(streams) != 1 || streams[0] != stream {
+			t.Fatalf("span %s: faas.instance %q, aws.log.group.names %v, aws.log.stream.names %v; want %q, [%s], [%s]",
+				sp.Span.GetName(), inst, groups, streams, stream, group, stream)
+		}
+	}
+	if wrapper && checked == 0 {
+		t.Fatal("no function span reached the sink: the log names were not checked")
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Errors of ingest that decide the answer a client gets.
@@ -127,9 +128,16 @@ func (rc *receiver) gunzip(dst, src []byte) ([]byte, error) {
 // net/http's goroutines; the ring they push to is safe for concurrent use.
 type receiver struct {
 	maxBody int64
-	enrich  *enricher
-	push    func(sig signal, n, items int, fill func(dst []byte) []byte) // ring.pushFill
-	lg      *logger
+	// enrich is replaced whole when the resource learns a late value (the
+	// account id, the wrapper's log names); a request uses the one it
+	// loaded.
+	enrich atomic.Pointer[enricher]
+	push   func(sig signal, n, items int, fill func(dst []byte) []byte) // ring.pushFill
+	lg     *logger
+	// beforeFirst, when set, runs once before the first request is
+	// enriched (the extension's learnResource: the wrapper's log names).
+	beforeFirst func()
+	first       sync.Once
 	// Reused across requests: *[]byte scratch for bodies and chunks, and
 	// *inflater. Nothing a request leaves behind is garbage.
 	bufs      sync.Pool
@@ -137,7 +145,9 @@ type receiver struct {
 }
 
 func newReceiver(maxBody int64, en *enricher, push func(sig signal, n, items int, fill func(dst []byte) []byte), lg *logger) *receiver {
-	return &receiver{maxBody: maxBody, enrich: en, push: push, lg: lg}
+	rc := &receiver{maxBody: maxBody, push: push, lg: lg}
+	rc.enrich.Store(en)
+	return rc
 }
 
 // ingest validates a protobuf Export*ServiceRequest, adds the Lambda
@@ -153,8 +163,12 @@ func (rc *receiver) ingest(sig signal, pb []byte) error {
 	if items == 0 && len(pb) == 0 {
 		return nil // an empty request is a success with nothing to queue
 	}
-	rc.push(sig, enrichedMax(rc.enrich, pb), items, func(dst []byte) []byte {
-		return rc.enrich.enrich(dst, sig, pb)
+	if rc.beforeFirst != nil {
+		rc.first.Do(rc.beforeFirst)
+	}
+	en := rc.enrich.Load()
+	rc.push(sig, enrichedMax(en, pb), items, func(dst []byte) []byte {
+		return en.enrich(dst, sig, pb)
 	})
 	return nil
 }

@@ -306,7 +306,7 @@ func TestReceiverIngestCopies(t *testing.T) {
 		if err := rc.ingest(sigTraces, pb); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, rc.enrich.enrich(nil, sigTraces, pb))
+		want = append(want, rc.enrich.Load().enrich(nil, sigTraces, pb))
 	}
 	b := r.take(sigTraces, noSeqLimit)
 	if len(b.chunks) != len(want) {

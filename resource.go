@@ -1,9 +1,10 @@
 // resource.go owns the OpenTelemetry resource of this Lambda function: the
 // attributes detected from the environment the extension really sees
 // (lambda-apis.md §3), the user's OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES, and the account id learned after start. Each
-// attribute is encoded once; the snapshot is immutable and replaced whole
-// when the account id arrives, so readers never lock for long.
+// OTEL_RESOURCE_ATTRIBUTES, the account id learned after start, and the log
+// group and stream the otel-instrument wrapper hands over. Each attribute is
+// encoded once; the snapshot is immutable and replaced whole when a late
+// value arrives, so readers never lock for long.
 //
 // Precedence (otlp.md §8.4 and §9.1):
 //   - service.name: OTEL_SERVICE_NAME, else service.name from
@@ -14,16 +15,22 @@
 //     states intent; detection only guesses (and a user who sets
 //     cloud.account.id is not overridden by setAccountID).
 //
-// Not set, because an extension cannot know them (lambda-apis.md §3,
-// DESIGN.md "Platform telemetry"): faas.instance, aws.log.group.names,
-// aws.log.stream.names. A user may still give them in
-// OTEL_RESOURCE_ATTRIBUTES.
+// faas.instance (the log stream's name, as the semantic conventions
+// suggest for Lambda), aws.log.group.names and aws.log.stream.names are
+// values an extension cannot see (lambda-apis.md §3, DESIGN.md "Platform
+// telemetry"): they come from the wrapper's handoff file (readHandoff), read
+// at the first INVOKE, and are left out when there is none. A user may
+// still give them in OTEL_RESOURCE_ATTRIBUTES.
 package main
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // bytesPerMB converts Lambda's MB to bytes: the semantic conventions use
@@ -37,9 +44,11 @@ type resource struct {
 	maxMemory                                          int64 // bytes; 0 = unknown
 	user                                               []keyValue
 
-	mu      sync.Mutex
-	account string      // cloud.account.id, "" until known
-	kvs     []encodedKV // immutable snapshot of all attributes, rebuilt by setAccountID
+	mu        sync.Mutex
+	account   string      // cloud.account.id, "" until known
+	logGroup  string      // AWS_LAMBDA_LOG_GROUP_NAME from the handoff file, "" until read
+	logStream string      // AWS_LAMBDA_LOG_STREAM_NAME, likewise
+	kvs       []encodedKV // immutable snapshot of all attributes, rebuilt when a late value arrives
 }
 
 // detectResource builds the resource from the extension's environment and
@@ -119,12 +128,22 @@ func (r *resource) build() []encodedKV {
 	str("cloud.account.id", r.account)
 	str("faas.name", r.functionName)
 	str("faas.version", r.functionVersion)
+	str("faas.instance", r.logStream)
 	used["faas.max_memory"] = true
 	if v, ok := r.userValue("faas.max_memory"); ok {
 		kvs = append(kvs, encodeKV("faas.max_memory", appendKVString(nil, 1, "faas.max_memory", v)))
 	} else if r.maxMemory > 0 {
 		kvs = append(kvs, encodeKV("faas.max_memory", appendKVInt(nil, 1, "faas.max_memory", r.maxMemory)))
 	}
+	strs := func(key, detected string) {
+		if _, ok := r.userValue(key); ok || detected == "" {
+			return // a user's value is added below, as given
+		}
+		used[key] = true
+		kvs = append(kvs, encodeKV(key, appendKVStrings(nil, 1, key, []string{detected})))
+	}
+	strs("aws.log.group.names", r.logGroup)
+	strs("aws.log.stream.names", r.logStream)
 	kvs = append(kvs, encodeKV("service.name", appendKVString(nil, 1, "service.name", r.serviceName)))
 	for _, kv := range r.user {
 		if !used[kv.key] {
@@ -159,6 +178,19 @@ func (r *resource) setAccountID(id string) {
 	}
 	r.account = id
 	r.kvs = r.build()
+}
+
+// setLogNames records the function's log group and stream (from the
+// wrapper's handoff file) and reports whether the attributes changed.
+func (r *resource) setLogNames(group, stream string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if group == r.logGroup && stream == r.logStream {
+		return false
+	}
+	r.logGroup, r.logStream = group, stream
+	r.kvs = r.build()
+	return true
 }
 
 // accountID returns the account id known so far ("" if none).
@@ -206,4 +238,46 @@ func accountFromARN(arn string) string {
 		}
 	}
 	return f[4]
+}
+
+// Limits of the handoff file, which the function's own process writes: two
+// short lines. Anything larger is not the wrapper's.
+const (
+	maxHandoffBytes = 4 << 10
+	maxHandoffValue = 512 // CloudWatch caps group and stream names at 512
+)
+
+// readHandoff reads the log group and stream the otel-instrument wrapper
+// wrote to path (KEY=VALUE lines, otel-instrument section 3). A missing
+// file is no error: the function runs without the wrapper. Unknown keys are
+// ignored; a value that is empty, too long or not UTF-8 is left out.
+func readHandoff(path string) (group, stream string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return "", "", nil
+		}
+		return "", "", fmt.Errorf("handoff file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHandoffBytes+1))
+	if err != nil {
+		return "", "", fmt.Errorf("handoff file %s: %w", path, err)
+	}
+	if len(b) > maxHandoffBytes {
+		return "", "", fmt.Errorf("handoff file %s: over %d bytes, not the wrapper's; ignored", path, maxHandoffBytes)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || v == "" || len(v) > maxHandoffValue || !utf8.ValidString(v) {
+			continue
+		}
+		switch k {
+		case "AWS_LAMBDA_LOG_GROUP_NAME":
+			group = v
+		case "AWS_LAMBDA_LOG_STREAM_NAME":
+			stream = v
+		}
+	}
+	return group, stream, nil
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -179,5 +182,80 @@ func TestAccountFromARN(t *testing.T) {
 		if got := accountFromARN(tt.arn); got != tt.want {
 			t.Errorf("accountFromARN(%q): got %v; want %v", tt.arn, got, tt.want)
 		}
+	}
+}
+
+// TestResourceLogNames: the wrapper's log names become faas.instance and
+// the aws.log.* arrays; a user's values win; nothing changes on a repeat.
+func TestResourceLogNames(t *testing.T) {
+	r := detectResource(&Config{}, telLambdaEnv(nil))
+	if !r.setLogNames("/aws/lambda/orders-api", "2026/11/21/[$LATEST]abc") {
+		t.Fatal("setLogNames reported no change")
+	}
+	got := logNameKVs(telDecodeResource(t, r).Attributes)
+	want := "cloud.provider=aws;cloud.platform=aws_lambda;cloud.region=eu-west-1;faas.name=orders-api;faas.version=$LATEST;faas.instance=2026/11/21/[$LATEST]abc;faas.max_memory=int:134217728;aws.log.group.names=[/aws/lambda/orders-api];aws.log.stream.names=[2026/11/21/[$LATEST]abc];service.name=orders-api;"
+	if got != want {
+		t.Errorf("got %v; want %v", got, want)
+	}
+	if r.setLogNames("/aws/lambda/orders-api", "2026/11/21/[$LATEST]abc") {
+		t.Error("the same names again reported a change")
+	}
+
+	u := detectResource(&Config{ResourceAttributes: []keyValue{{"faas.instance", "mine"}, {"aws.log.group.names", "g"}}}, telLambdaEnv(nil))
+	u.setLogNames("/aws/lambda/orders-api", "s")
+	got = logNameKVs(telDecodeResource(t, u).Attributes)
+	want = "cloud.provider=aws;cloud.platform=aws_lambda;cloud.region=eu-west-1;faas.name=orders-api;faas.version=$LATEST;faas.instance=mine;faas.max_memory=int:134217728;aws.log.stream.names=[s];service.name=orders-api;aws.log.group.names=g;"
+	if got != want {
+		t.Errorf("user values: got %v; want %v", got, want)
+	}
+}
+
+// logNameKVs is telKVs with string arrays written as [a b].
+func logNameKVs(kvs []*commonpb.KeyValue) string {
+	s := ""
+	for _, kv := range kvs {
+		if a := kv.Value.GetArrayValue(); a != nil {
+			var vals []string
+			for _, v := range a.Values {
+				vals = append(vals, v.GetStringValue())
+			}
+			s += kv.Key + "=[" + strings.Join(vals, " ") + "];"
+			continue
+		}
+		s += kv.Key + "=" + telAnyText(kv.Value) + ";"
+	}
+	return s
+}
+
+func TestReadHandoff(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	long := strings.Repeat("x", maxHandoffValue+1)
+	tests := []struct {
+		name          string
+		path          string
+		group, stream string
+		err           string
+	}{
+		{"missing: no wrapper", filepath.Join(dir, "none"), "", "", ""},
+		{"the wrapper's", write("ok", "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/f\nAWS_LAMBDA_LOG_STREAM_NAME=2026/11/21/[$LATEST]ab=c\n"), "/aws/lambda/f", "2026/11/21/[$LATEST]ab=c", ""},
+		{"unknown keys and junk", write("junk", "# comment\nOTHER=1\nnoequals\nAWS_LAMBDA_LOG_GROUP_NAME=\nAWS_LAMBDA_LOG_STREAM_NAME=s"), "", "s", ""},
+		{"too long, not UTF-8", write("bad", "AWS_LAMBDA_LOG_GROUP_NAME="+long+"\nAWS_LAMBDA_LOG_STREAM_NAME=\xff\n"), "", "", ""},
+		{"oversized file", write("big", strings.Repeat("A=b\n", maxHandoffBytes)), "", "", "over 4096 bytes"},
+		{"a directory", dir, "", "", "handoff file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, s, err := readHandoff(tt.path)
+			if g != tt.group || s != tt.stream || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("readHandoff = %q, %q, %v; want %q, %q, error containing %q", g, s, err, tt.group, tt.stream, tt.err)
+			}
+		})
 	}
 }
