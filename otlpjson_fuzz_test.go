@@ -7,11 +7,7 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"strings"
 	"testing"
-
-	"google.golang.org/protobuf/proto"
 
 	"otel-lambda-extension/internal/otlpsink"
 )
@@ -77,34 +73,6 @@ func FuzzJSONToProtoDiff(f *testing.F) {
 	addJSONSeeds(f)
 	addJSONCaseSeeds(f)
 	f.Fuzz(func(t *testing.T, s uint8, js []byte) {
-		sig := signal(s % uint8(numSignals))
-		got, err := jsonToProto(sig, nil, js)
-		if err != nil && !errors.Is(err, errBadData) {
-			t.Fatalf("jsonToProto error %v does not wrap errBadData", err)
-		}
-		gotMsg := newMsg(sig)
-		if err == nil {
-			if uerr := proto.Unmarshal(got, gotMsg); uerr != nil {
-				t.Fatalf("jsonToProto output does not parse: %v", uerr)
-			}
-		}
-		want, perr, ok := protojsonOracle(sig, js)
-		if !ok {
-			return // ids protojson cannot be given (escaped, not hex) or not JSON
-		}
-		switch {
-		case err == nil && perr == nil:
-			if !proto.Equal(gotMsg, want) {
-				t.Fatalf("jsonToProto and protojson disagree:\ngot  %v\nwant %v", gotMsg, want)
-			}
-		case err == nil:
-			if msg := perr.Error(); !strings.Contains(msg, "duplicate field") && !strings.Contains(msg, "is already set") {
-				t.Fatalf("jsonToProto accepted what protojson rejects: %v", perr)
-			}
-		case perr == nil:
-			if msg := err.Error(); !strings.Contains(msg, "nested deeper") {
-				t.Fatalf("jsonToProto rejected what protojson accepts: %v", err)
-			}
-		}
+		checkJSONOracle(t, signal(s%uint8(numSignals)), js)
 	})
 }
